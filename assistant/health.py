@@ -1,0 +1,66 @@
+"""Checks behind GET /health: each returns a dict with "ok" and details, never raises."""
+import os
+import shutil
+
+from django.conf import settings
+from django.db import connection
+
+from assistant.config import redact_url
+
+
+def check_database():
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True, "vendor": connection.vendor}
+    except Exception as error:
+        return {"ok": False, "vendor": connection.vendor, "error": str(error).splitlines()[0]}
+
+
+def check_redis():
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        client.ping()
+        return {"ok": True, "url": redact_url(settings.REDIS_URL), "embedded": settings.REDIS_IS_EMBEDDED}
+    except redis.RedisError as error:
+        return {"ok": False, "url": redact_url(settings.REDIS_URL), "error": str(error)}
+
+
+def check_workers(redis_ok):
+    if not redis_ok:
+        return {"ok": False, "seen": [], "error": "the broker (Redis) is unreachable"}
+    from assistant.celery import app
+
+    try:
+        replies = app.control.ping(timeout=1.0)
+    except Exception as error:
+        return {"ok": False, "seen": [], "error": str(error)}
+    seen = sorted(name for reply in replies for name in reply)
+    return {"ok": bool(seen), "seen": seen}
+
+
+def check_model_cache():
+    path = settings.MODEL_CACHE_DIR
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return {"ok": False, "path": str(path), "error": error.strerror}
+    writable = os.access(path, os.W_OK)
+    result = {"ok": writable, "path": str(path), "writable": writable, "free_bytes": shutil.disk_usage(path).free}
+    if not writable:
+        result["error"] = "not writable"
+    return result
+
+
+def health_report():
+    redis_state = check_redis()
+    checks = {
+        "database": check_database(),
+        "redis": redis_state,
+        "workers": check_workers(redis_state["ok"]),
+        "model_cache": check_model_cache(),
+    }
+    healthy = all(check["ok"] for check in checks.values())
+    return {"status": "ok" if healthy else "unhealthy", "node": settings.NODE_NAME, **checks}

@@ -1,0 +1,90 @@
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from assistant.config import check_redis_reachable
+from assistant.embedded_redis import is_answering, start_embedded_redis
+from assistant.services import do_ensure_admin_account
+from assistant.supervisor import Child, Supervisor
+
+HEALTH_WAIT_S = 300
+
+
+class Command(BaseCommand):
+    help = "Start everything this node runs (Redis when embedded, web, worker, beat) until Ctrl-C / SIGTERM."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-beat", action="store_true", help="do not run the scheduler (another node does)")
+
+    def handle(self, *args, no_beat=False, **options):
+        import os
+
+        settings.LOG_DIR.mkdir(parents=True, exist_ok=True)
+        supervisor = Supervisor()
+        supervisor.install_signal_handlers()
+        try:
+            self.start_redis(supervisor)
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            self.report_admin_account(do_ensure_admin_account(os.environ.get("DJANGO_SUPERUSER_PASSWORD")))
+            self.warn_when_ffmpeg_missing()
+            manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+            supervisor.start("web", manage + ["web"], settings.LOG_DIR / "web.log")
+            supervisor.start("node", manage + ["node"], settings.LOG_DIR / "node.log")
+            if not no_beat:
+                supervisor.start("beat", manage + ["beat"], settings.LOG_DIR / "beat.log")
+            url = f"http://127.0.0.1:{settings.PORT}/"
+            status = self.wait_for_health(supervisor, url + "health")
+            if status is not None:
+                self.stdout.write(f"Kotatsu is up ({status}): {url}   logs: {settings.LOG_DIR}   stop: Ctrl-C")
+                self.stdout.flush()
+                dead = supervisor.wait()
+                if dead:
+                    raise CommandError(f"{dead.name} exited with code {dead.process.returncode}; see {dead.log_path}")
+        finally:
+            supervisor.stop_all()
+            self.stdout.write("Stopped every process this command started.")
+
+    def start_redis(self, supervisor):
+        if not settings.REDIS_IS_EMBEDDED:
+            check_redis_reachable(settings.REDIS_URL)
+            return
+        if is_answering(settings.REDIS_URL):
+            return
+        port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+        log_path = settings.LOG_DIR / "redis.log"
+        process = start_embedded_redis(port, settings.VAR_DIR / "redis", log_path)
+        supervisor.adopt(Child("redis", process, log_path))
+
+    def report_admin_account(self, created):
+        if created:
+            username, password = created
+            self.stdout.write(f"Created the admin account {username!r} with password {password} (shown once).")
+
+    def warn_when_ffmpeg_missing(self):
+        if shutil.which("ffmpeg") is None:
+            self.stderr.write("ffmpeg is missing; ingestion needs it: sudo apt-get install -y ffmpeg")
+
+    def wait_for_health(self, supervisor, health_url):
+        """Poll /health until it answers 200; return a word for the state, or None when stopped first."""
+        deadline = time.monotonic() + HEALTH_WAIT_S
+        while not supervisor.stop_requested:
+            dead = supervisor.first_exited()
+            if dead:
+                raise CommandError(f"{dead.name} exited with code {dead.process.returncode}; see {dead.log_path}")
+            try:
+                with urllib.request.urlopen(health_url, timeout=5):
+                    return "healthy"
+            except urllib.error.HTTPError:
+                if time.monotonic() > deadline:
+                    return "started, but /health reports a problem"
+            except OSError:
+                pass
+            time.sleep(1)
+        return None

@@ -1,0 +1,16 @@
+from django.urls import NoReverseMatch, reverse
+
+# Pages later apps register under these URL names join the navigation when they exist.
+NAVIGATION = [("Dashboard", "dashboard"), ("Ask", "ask"), ("Sources", "sources")]
+
+
+def navigation(request):
+    items = []
+    for label, url_name in NAVIGATION:
+        try:
+            items.append({"label": label, "url": reverse(url_name)})
+        except NoReverseMatch:
+            continue
+    if request.user.is_authenticated and request.user.is_staff:
+        items.append({"label": "Admin", "url": reverse("admin:index")})
+    return {"navigation": items}

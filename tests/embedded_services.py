@@ -1,0 +1,43 @@
+"""Pytest plugin, loaded before Django reads its settings: a fresh VAR_DIR per run, and an embedded
+Redis when REDIS_URL is not set (so `make test` needs nothing installed system-wide)."""
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    var_dir = Path(tempfile.mkdtemp(prefix="kotatsu-test-"))
+    os.environ["VAR_DIR"] = str(var_dir)
+    early_config.stash[VAR_DIR_KEY] = var_dir
+    if not os.environ.get("REDIS_URL"):
+        from assistant.embedded_redis import start_embedded_redis
+
+        port = free_port()
+        early_config.stash[REDIS_KEY] = start_embedded_redis(port, var_dir / "redis", var_dir / "redis.log")
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return (yield)
+
+
+def pytest_unconfigure(config):
+    redis_process = config.stash.get(REDIS_KEY, None)
+    if redis_process is not None:
+        redis_process.terminate()
+        redis_process.wait(timeout=10)
+    var_dir = config.stash.get(VAR_DIR_KEY, None)
+    if var_dir is not None:
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+REDIS_KEY = pytest.StashKey()
+VAR_DIR_KEY = pytest.StashKey()
