@@ -34,7 +34,8 @@ def check_workers(redis_ok):
     from assistant.celery import app
 
     try:
-        replies = app.control.ping(timeout=1.0)
+        with app.connection_for_write(settings.REDIS_URL) as connection:
+            replies = app.control.ping(timeout=1.0, connection=connection)
     except Exception as error:
         return {"ok": False, "seen": [], "error": str(error)}
     seen = sorted(name for reply in replies for name in reply)
