@@ -1,0 +1,152 @@
+"""The transformer forward pass as pure functions of (activations, weights).
+
+One function, `forward`, runs any contiguous range of layers: a stage holding the embedding takes
+token ids, any other stage takes hidden states; a stage holding the head returns logits, any
+other returns hidden states. Single-node inference is the stage that covers every layer.
+
+Rows of the activations may belong to several sequences (see kv_cache.Segment): the projections
+and MLP run as one matmul over all rows, only attention is done per sequence. Everything stays
+float32: a float64 scalar in an expression would silently promote and slow every later matmul.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from inference.gguf_loader import LayerWeights, ModelConfig, StageWeights
+from inference.kv_cache import Segment
+
+
+def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    mean_square = np.mean(x * x, axis=-1, keepdims=True)  # [..., D] -> [..., 1]
+    return x * (1.0 / np.sqrt(mean_square + eps)) * weight  # [..., D]
+
+
+def rope_tables(positions: np.ndarray, inv_freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Angles in float64: position * frequency loses digits in float32 at long contexts.
+    angles = positions.astype(np.float64)[:, None] * inv_freq.astype(np.float64)[None, :]  # [T], [Dh/2] -> [T, Dh/2]
+    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)  # [T, Dh/2] each
+
+
+def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Rotate pairs (i, i + Dh/2) of every head by its position's angles (the "rotate half" form)."""
+    half = x.shape[-1] // 2
+    first, second = x[..., :half], x[..., half:]  # [T, H, Dh] -> [T, H, Dh/2] each
+    cos, sin = cos[:, None, :], sin[:, None, :]  # [T, Dh/2] -> [T, 1, Dh/2]
+    return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)  # [T, H, Dh]
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))  # [..., N]
+    return exps / exps.sum(axis=-1, keepdims=True)  # [..., N]
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    # sigmoid via tanh never overflows, unlike 1 / (1 + exp(-x)) for large negative x
+    return x * (0.5 + 0.5 * np.tanh(0.5 * x))
+
+
+def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
+    """Causal grouped-query attention of T new queries over all `t = start + T` cached positions.
+
+    The G query heads that share a kv head are stacked into one matrix, so each kv head's keys are
+    read once by a single matmul instead of G times.
+    """
+    n_tokens, n_heads, head_dim = q.shape
+    n_kv_heads, n_positions, _ = keys.shape
+    group = n_heads // n_kv_heads
+    q = q * (1.0 / math.sqrt(head_dim))
+    q = q.reshape(n_tokens, n_kv_heads, group, head_dim).transpose(1, 2, 0, 3)  # [T, H, Dh] -> [Hkv, G, T, Dh]
+    q = q.reshape(n_kv_heads, group * n_tokens, head_dim)  # [Hkv, G, T, Dh] -> [Hkv, G*T, Dh]
+    scores = q @ keys.transpose(0, 2, 1)  # [Hkv, G*T, Dh] @ [Hkv, Dh, t] -> [Hkv, G*T, t]
+    if n_tokens > 1:
+        query_positions = start + np.arange(n_tokens)  # [T]
+        future = np.arange(n_positions)[None, :] > query_positions[:, None]  # [T, t]
+        scores = scores.reshape(n_kv_heads, group, n_tokens, n_positions)  # [Hkv, G*T, t] -> [Hkv, G, T, t]
+        scores[:, :, future] = -np.inf
+        scores = scores.reshape(n_kv_heads, group * n_tokens, n_positions)  # [Hkv, G, T, t] -> [Hkv, G*T, t]
+    out = softmax(scores) @ values  # [Hkv, G*T, t] @ [Hkv, t, Dh] -> [Hkv, G*T, Dh]
+    out = out.reshape(n_kv_heads, group, n_tokens, head_dim).transpose(2, 0, 1, 3)  # -> [T, Hkv, G, Dh]
+    return out.reshape(n_tokens, n_heads * head_dim)  # [T, Hkv, G, Dh] -> [T, H*Dh]
+
+
+def transformer_block(
+    x: np.ndarray,
+    layer: LayerWeights,
+    config: ModelConfig,
+    cos: np.ndarray,
+    sin: np.ndarray,
+    layer_keys: list[np.ndarray],
+    layer_values: list[np.ndarray],
+    segments: list[Segment],
+) -> np.ndarray:
+    """One pre-norm block; layer_keys[i] / layer_values[i] are segment i's cache for this layer."""
+    n_rows = x.shape[0]
+    n_heads, n_kv_heads, head_dim = config.n_heads, config.n_kv_heads, config.head_dim
+
+    h = rms_norm(x, layer.attn_norm, config.rms_eps)  # [T, D]
+    qkv = h @ layer.qkv  # [T, D] @ [D, (H+2Hkv)*Dh] -> [T, (H+2Hkv)*Dh]
+    if layer.qkv_bias is not None:
+        qkv += layer.qkv_bias
+    q = qkv[:, : n_heads * head_dim].reshape(n_rows, n_heads, head_dim)  # -> [T, H, Dh]
+    k = qkv[:, n_heads * head_dim : (n_heads + n_kv_heads) * head_dim].reshape(n_rows, n_kv_heads, head_dim)
+    v = qkv[:, (n_heads + n_kv_heads) * head_dim :].reshape(n_rows, n_kv_heads, head_dim)  # -> [T, Hkv, Dh]
+    if layer.q_norm is not None:
+        q = rms_norm(q, layer.q_norm, config.rms_eps)  # [T, H, Dh]
+        k = rms_norm(k, layer.k_norm, config.rms_eps)  # [T, Hkv, Dh]
+    q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # [T, H, Dh], [T, Hkv, Dh]
+
+    mixed = np.empty((n_rows, n_heads * head_dim), dtype=np.float32)  # [T, H*Dh]
+    row = 0
+    for segment, keys, values in zip(segments, layer_keys, layer_values):
+        rows = slice(row, row + segment.n_tokens)
+        start, stop = segment.cache.length, segment.cache.length + segment.n_tokens
+        keys[:, start:stop] = k[rows].transpose(1, 0, 2)  # [T_s, Hkv, Dh] -> [Hkv, T_s, Dh]
+        values[:, start:stop] = v[rows].transpose(1, 0, 2)  # [T_s, Hkv, Dh] -> [Hkv, T_s, Dh]
+        mixed[rows] = attention(q[rows], keys[:, :stop], values[:, :stop], start)  # [T_s, H*Dh]
+        row += segment.n_tokens
+    x = x + mixed @ layer.attn_out  # [T, H*Dh] @ [H*Dh, D] -> [T, D]
+
+    h = rms_norm(x, layer.ffn_norm, config.rms_eps)  # [T, D]
+    gate_up = h @ layer.gate_up  # [T, D] @ [D, 2F] -> [T, 2F]
+    gated = silu(gate_up[:, : config.ffn_dim]) * gate_up[:, config.ffn_dim :]  # [T, 2F] -> [T, F]
+    return x + gated @ layer.down  # [T, F] @ [F, D] -> [T, D]
+
+
+def forward(
+    inputs: np.ndarray, stage: StageWeights, segments: list[Segment], all_logits: bool = False
+) -> np.ndarray:
+    """Run the stage's layers over `inputs`, appending to each segment's KV cache.
+
+    inputs: token ids [T] if the stage embeds, else hidden states [T, D].
+    Returns hidden states [T, D] if the stage has no head; otherwise logits of the last row of
+    each segment [S, V] (or of every row [T, V] with all_logits).
+    """
+    config = stage.config
+    if sum(segment.n_tokens for segment in segments) != len(inputs):
+        raise ValueError("segments must cover exactly the rows of inputs")
+    for segment in segments:
+        if segment.cache.length + segment.n_tokens > segment.cache.capacity:
+            raise ValueError(f"KV cache full: {segment.cache.length} + {segment.n_tokens} > {segment.cache.capacity}")
+
+    x = stage.embedding[inputs] if stage.embedding is not None else inputs  # [T] -> [T, D]
+    positions = np.concatenate(
+        [np.arange(s.cache.length, s.cache.length + s.n_tokens) for s in segments]
+    )  # [T]
+    cos, sin = rope_tables(positions, stage.inv_freq)  # [T, Dh/2] each
+    for index, layer in enumerate(stage.layers):
+        layer_keys = [segment.cache.keys[index] for segment in segments]  # [Hkv, C, Dh] each
+        layer_values = [segment.cache.values[index] for segment in segments]  # [Hkv, C, Dh] each
+        x = transformer_block(x, layer, config, cos, sin, layer_keys, layer_values, segments)  # [T, D]
+    for segment in segments:
+        segment.cache.length += segment.n_tokens
+
+    if stage.head is None:
+        return x
+    if not all_logits:
+        last_rows = np.cumsum([segment.n_tokens for segment in segments]) - 1  # [S]
+        x = x[last_rows]  # [T, D] -> [S, D]
+    x = rms_norm(x, stage.final_norm, config.rms_eps)  # [R, D]
+    return x @ stage.head.T  # [R, D] @ [D, V] -> [R, V]
