@@ -1,0 +1,84 @@
+"""Choosing the next token from logits: penalties, then greedy or filtered random sampling.
+
+Penalties follow the usual conventions: the repetition penalty (CTRL / transformers) applies to
+every token already in the context, prompt included; frequency and presence penalties (OpenAI)
+apply to the tokens generated so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.0  # 0 means greedy
+    top_k: int = 0  # 0 keeps every token
+    top_p: float = 1.0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    seed: int | None = None
+
+
+def apply_penalties(
+    logits: np.ndarray, params: SamplingParams, context_ids: np.ndarray, generated_counts: np.ndarray
+) -> np.ndarray:
+    """logits [V]; context_ids: every token id so far; generated_counts [V]: how often each was generated."""
+    logits = logits.copy()  # [V]
+    if params.repetition_penalty != 1.0 and len(context_ids):
+        seen = np.unique(context_ids)  # [U]
+        # Dividing a negative logit would make it more likely, hence multiply those.
+        logits[seen] = np.where(
+            logits[seen] > 0, logits[seen] / params.repetition_penalty, logits[seen] * params.repetition_penalty
+        )
+    if params.frequency_penalty:
+        logits -= np.float32(params.frequency_penalty) * generated_counts
+    if params.presence_penalty:
+        logits -= np.float32(params.presence_penalty) * (generated_counts > 0)
+    return logits.astype(np.float32, copy=False)
+
+
+def token_probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
+    """The distribution random sampling draws from [V]: temperature, then top-k, top-p and min-p."""
+    scaled = logits.astype(np.float64) / params.temperature  # [V]; float64 so tiny tails sum exactly
+    if 0 < params.top_k < len(scaled):
+        kth_largest = np.partition(scaled, -params.top_k)[-params.top_k]
+        scaled[scaled < kth_largest] = -np.inf
+    probs = np.exp(scaled - scaled.max())  # [V]
+    probs /= probs.sum()
+    if params.top_p < 1.0:
+        order = np.argsort(-probs, kind="stable")  # [V], most likely first
+        mass_before = np.cumsum(probs[order]) - probs[order]  # [V]
+        # Keep the smallest prefix whose mass reaches top_p: a token stays if the mass before it is short of it.
+        probs[order[mass_before >= params.top_p]] = 0.0
+    if params.min_p > 0.0:
+        probs[probs < params.min_p * probs.max()] = 0.0
+    return probs / probs.sum()
+
+
+def sample_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
+    if params.temperature <= 0.0:
+        return int(np.argmax(logits))
+    probs = token_probabilities(logits, params)  # [V]
+    return int(rng.choice(len(probs), p=probs))
+
+
+class Sampler:
+    """Sampling state of one sequence: its random generator and the tokens it has seen."""
+
+    def __init__(self, params: SamplingParams, vocab_size: int, prompt_ids: list[int]):
+        self.params = params
+        self.rng = np.random.default_rng(params.seed)
+        self.context_ids = list(prompt_ids)
+        self.generated_counts = np.zeros(vocab_size, dtype=np.float32)  # [V]
+
+    def next_token(self, logits: np.ndarray) -> int:
+        penalized = apply_penalties(logits, self.params, np.asarray(self.context_ids, dtype=np.int64), self.generated_counts)
+        token = sample_token(penalized, self.params, self.rng)
+        self.context_ids.append(token)
+        self.generated_counts[token] += 1
+        return token
