@@ -52,3 +52,90 @@ class Plan(models.Model):
 
     def __str__(self):
         return f"{self.model_name} ({len(self.stages)} stages)"
+
+
+class ModelEntry(models.Model):
+    """A model of the shared catalog: what the artifact is, how big, its sha256, and where to get it."""
+
+    KIND_CHOICES = [("llm", "LLM"), ("whisper", "Whisper"), ("embedding", "Embedding")]
+    # The format says what the cached blob is, and so whether it must be unpacked before use.
+    FORMAT_CHOICES = [
+        ("gguf", "GGUF file"),
+        ("whisper-pt", "openai-whisper .pt checkpoint"),
+        ("directory", "directory (stored as a tar)"),
+    ]
+
+    name = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    format = models.CharField(max_length=16, choices=FORMAT_CHOICES)
+    size = models.BigIntegerField(help_text="bytes of the artifact")
+    sha256 = models.CharField(max_length=64, help_text="sha256 of the artifact every source must produce")
+    is_default = models.BooleanField(default=False, help_text="pulled by `manage.py up` (models pull --defaults)")
+    pinned = models.BooleanField(default=False, help_text="never evicted to make room")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_directory(self):
+        return self.format == "directory"
+
+    def accepted_digests(self):
+        """The model's own digest, and those of sources that deliver an equivalent artifact of their own
+        (OpenAI's original whisper checkpoint, where we otherwise convert)."""
+        return {self.sha256} | {source.sha256 for source in self.sources.all() if source.sha256}
+
+
+class ModelSource(models.Model):
+    """One place the artifact can come from; sources are tried in `position` order."""
+
+    KIND_CHOICES = [("url", "HTTP(S) URL"), ("pypi", "file in a PyPI package"), ("path", "local path")]
+    CONVERT_CHOICES = [("", "none"), ("ct2-whisper", "CTranslate2 whisper → openai-whisper .pt")]
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="sources")
+    position = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(max_length=8, choices=KIND_CHOICES)
+    location = models.TextField(
+        help_text="url: one URL, or lines 'URL relative/path' that build a folder; "
+        "pypi: lines 'NAME==VERSION member [relative/path]' (file members are concatenated in order; a "
+        "member ending in / is a folder; a relative path appends to that file of the folder being built); "
+        "path: a file or folder on this node"
+    )
+    convert = models.CharField(max_length=16, choices=CONVERT_CHOICES, blank=True, default="")
+    sha256 = models.CharField(
+        max_length=64, blank=True, default="", help_text="when this source yields its own artifact; blank: the model's"
+    )
+
+    class Meta:
+        ordering = ["model", "position"]
+
+    def __str__(self):
+        return f"{self.model.name} #{self.position} ({self.kind})"
+
+    @property
+    def expected_sha256(self):
+        return self.sha256 or self.model.sha256
+
+    def lines(self):
+        return [line.split() for line in self.location.splitlines() if line.strip()]
+
+
+class ModelHolding(models.Model):
+    """A node that holds a verified copy of a model in its cache."""
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="holdings")
+    node_name = models.CharField(max_length=63)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "node_name"], name="one_holding_per_node")]
+        ordering = ["model", "node_name"]
+
+    def __str__(self):
+        return f"{self.model.name} on {self.node_name}"

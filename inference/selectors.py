@@ -1,5 +1,10 @@
 """Reads of the inference app."""
-from inference.models import Node, Plan
+import random
+
+from django.conf import settings
+
+from inference.cache.peers import live_peer_urls
+from inference.models import ModelEntry, ModelHolding, Node, Plan
 
 
 def live_nodes():
@@ -13,3 +18,21 @@ def all_nodes():
 
 def recent_plans(limit=20):
     return list(Plan.objects.all()[:limit])
+
+
+def live_peers_holding(model, client):
+    """[(node name, cache URL, sha256)] of the other live nodes holding `model`, in random order so
+    that many nodes asking at once spread over the holders."""
+    urls = live_peer_urls(client)
+    holders = [
+        (holding.node_name, urls[holding.node_name], holding.sha256)
+        for holding in ModelHolding.objects.filter(model=model).exclude(node_name=settings.NODE_NAME)
+        if holding.node_name in urls
+    ]
+    random.shuffle(holders)
+    return holders
+
+
+def model_catalog():
+    """Every catalog model with its holdings, for the admin and `models list`."""
+    return list(ModelEntry.objects.prefetch_related("holdings", "sources"))

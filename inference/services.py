@@ -1,11 +1,30 @@
 """Writes of the inference app."""
+import logging
+import os
+import shutil
+import tempfile
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
+import redis
 from django.conf import settings
 
+from assistant.celery import node_queue
+from inference.cache.config import load_cache_config
+from inference.cache.http_fetch import FetchError, download
+from inference.cache.peer_server import TOKEN_HEADER
+from inference.cache.peers import ORIGIN_LOCK_PREFIX, ORIGIN_LOCK_TTL_S, clear_progress, live_peer_urls, publish_progress
+from inference.cache.pypi import PackageError
+from inference.cache.sources import SourceError, produce, url_partial_path
+from inference.cache.store import BlobStore, StoreError
+from inference.cache.whisper_ct2 import ConversionError
 from inference.heartbeat import left_node_names, read_heartbeats
-from inference.models import Node
+from inference.models import ModelEntry, ModelHolding, Node
 from inference.redis_client import cluster_redis
+from inference.selectors import live_peers_holding
+
+log = logging.getLogger(__name__)
 
 
 def do_sync_nodes(client=None):
@@ -42,3 +61,241 @@ def do_sync_nodes(client=None):
 
 def as_datetime(timestamp):
     return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+# ---------------------------------------------------------------- the shared model cache
+
+class ModelCacheError(Exception):
+    """A model that cannot be made available on this node; the message names it and says why."""
+
+
+def model_store():
+    return BlobStore(settings.MODEL_CACHE_DIR)
+
+
+def do_fetch_model(name, progress=None):
+    """Make the catalog model `name` ready in this node's cache and return the path to load it from.
+
+    Order: a verified local copy; a live peer that holds it; otherwise the catalog's sources, by
+    one node of the cluster at a time (a Redis lock), so the origin is contacted once per cluster
+    while the other nodes wait and then copy from that node. `progress(done, total)` sees the bytes.
+    """
+    model = catalog_model(name)
+    store = model_store()
+    # One fetch per model per node, even with several worker processes asking at once.
+    with store.lock(f"model-{model.name}"):
+        digest = _intact_local_digest(store, model) or _fetch_into_store(store, model, progress)
+        store.set_ref(model.name, digest)
+        store.touch(model.name)
+        ModelHolding.objects.update_or_create(
+            model=model,
+            node_name=settings.NODE_NAME,
+            defaults={"sha256": digest, "size": store.blob_path(digest).stat().st_size},
+        )
+    _evict_beyond_limit(store, keep=model.name)
+    return artifact_path(store, model, digest)
+
+
+def catalog_model(name):
+    try:
+        return ModelEntry.objects.prefetch_related("sources").get(name=name)
+    except ModelEntry.DoesNotExist:
+        known = ", ".join(ModelEntry.objects.values_list("name", flat=True)) or "none"
+        raise ModelCacheError(f"{name!r} is not in the model catalog (known: {known})") from None
+
+
+def artifact_path(store, model, digest):
+    return store.unpacked(digest) if model.is_directory else store.blob_path(digest)
+
+
+def _intact_local_digest(store, model):
+    digest = store.ref(model.name) or next(
+        (candidate for candidate in model.accepted_digests() if store.has_blob(candidate)), None
+    )
+    if digest is None:
+        return None
+    if digest in model.accepted_digests() and store.verify_blob(digest):
+        return digest
+    log.warning("%s: cached blob %s is corrupt or not this model's; quarantined, fetching again", model.name, digest)
+    store.quarantine(digest)
+    return None
+
+
+def _fetch_into_store(store, model, progress):
+    client = cluster_redis(settings.REDIS_URL)
+    while True:
+        digest = _copy_from_peer(store, model, client, progress)
+        if digest:
+            return digest
+        lock = client.lock(f"{ORIGIN_LOCK_PREFIX}{model.name}", timeout=ORIGIN_LOCK_TTL_S)
+        if lock.acquire(blocking=False):
+            try:
+                # A peer may have finished between our look and our lock.
+                return _copy_from_peer(store, model, client, progress) or _fetch_from_sources(
+                    store, model, client, progress, lock
+                )
+            finally:
+                _release(lock)
+        log.info("%s: another node is fetching it from the origin; waiting to copy from that node", model.name)
+        while client.exists(lock.name):
+            time.sleep(0.5)
+
+
+def _release(lock):
+    try:
+        lock.release()
+    except redis.exceptions.LockError:
+        pass  # it expired while we worked; whoever holds it now keeps it
+
+
+def _progress_reporter(model, client, origin, progress, lock=None):
+    """A progress callback that also shows the fetch in Redis (admin) and keeps the origin lock alive."""
+    last_report = [0.0]
+
+    def report(done, total):
+        if progress:
+            progress(done, total)
+        now = time.monotonic()
+        if now - last_report[0] >= 1.0:
+            last_report[0] = now
+            publish_progress(client, model.name, settings.NODE_NAME, done, total, origin)
+            if lock is not None:
+                lock.reacquire()
+
+    return report
+
+
+def _copy_from_peer(store, model, client, progress):
+    accepted = model.accepted_digests()
+    for node_name, url, digest in live_peers_holding(model, client):
+        if digest not in accepted:
+            continue
+        partial = store.partial_path(f"peer-{digest}")
+        try:
+            download(
+                f"{url}/blobs/{digest}",
+                partial,
+                headers={TOKEN_HEADER: settings.CLUSTER_TOKEN},
+                progress=_progress_reporter(model, client, node_name, progress),
+            )
+            return store.add_file(partial, expected_sha256=digest, move=True)
+        except (FetchError, StoreError) as error:
+            log.warning("%s: copy from peer %s failed, trying the next: %s", model.name, node_name, error)
+            partial.unlink(missing_ok=True)
+        finally:
+            clear_progress(client, model.name, settings.NODE_NAME)
+    return None
+
+
+def _fetch_from_sources(store, model, client, progress, lock):
+    failures = []
+    for source in model.sources.all():
+        work_dir = Path(tempfile.mkdtemp(prefix=f"fetch-{model.name}-", dir=store.root / "partial"))
+        try:
+            produced = produce(
+                source.kind, source.lines(), source.convert, store, work_dir,
+                progress=_progress_reporter(model, client, f"source #{source.position}", progress, lock),
+            )
+            if produced.is_dir():
+                return store.add_directory(produced, expected_sha256=source.expected_sha256)
+            return store.add_file(produced, expected_sha256=source.expected_sha256, move=source.kind != "path")
+        except StoreError as error:
+            # Bytes that do not hash right must not be resumed from.
+            for url, *_ in source.lines() if source.kind == "url" else []:
+                url_partial_path(store, url).unlink(missing_ok=True)
+            failures.append(_source_failed(model, source, error))
+        except (FetchError, PackageError, SourceError, ConversionError, OSError) as error:
+            failures.append(_source_failed(model, source, error))
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            clear_progress(client, model.name, settings.NODE_NAME)
+    raise ModelCacheError(f"{model.name}: every source failed: " + "; ".join(failures))
+
+
+def _source_failed(model, source, error):
+    message = f"source #{source.position} ({source.kind}): {error}"
+    log.warning("%s: %s; trying the next source", model.name, message)
+    return message
+
+
+def _evict_beyond_limit(store, keep):
+    max_bytes = load_cache_config(os.environ).max_bytes
+    if not max_bytes:
+        return
+    pinned = set(ModelEntry.objects.filter(pinned=True).values_list("name", flat=True)) | {keep}
+    evicted = store.evict_least_recently_used(max_bytes, pinned)
+    if evicted:
+        log.info("model cache over %d bytes: evicted %s", max_bytes, ", ".join(evicted))
+        ModelHolding.objects.filter(node_name=settings.NODE_NAME, model__name__in=evicted).delete()
+
+
+def do_verify_models(name=None):
+    """Rehash this node's cached blobs (or one model's); a corrupt blob is quarantined and forgotten.
+
+    Returns [(model name, sha256, intact)].
+    """
+    store = model_store()
+    cached = [model for model in store.cached_models() if name is None or model.name == name]
+    if name is not None and not cached:
+        raise ModelCacheError(f"{name} is not in this node's cache")
+    results = []
+    for cached_model in cached:
+        intact = store.rehash_blob(cached_model.sha256)
+        if not intact:
+            store.quarantine(cached_model.sha256)
+            ModelHolding.objects.filter(node_name=settings.NODE_NAME, model__name=cached_model.name).delete()
+        results.append((cached_model.name, cached_model.sha256, intact))
+    return results
+
+
+def do_evict_model(name):
+    """Remove the model from this node's cache; returns whether it was there."""
+    removed = model_store().remove_model(name) is not None
+    ModelHolding.objects.filter(node_name=settings.NODE_NAME, model__name=name).delete()
+    return removed
+
+
+IMPORT_FORMATS = {".gguf": ("llm", "gguf"), ".pt": ("whisper", "whisper-pt")}
+
+
+def do_import_model(path, name):
+    """Put a local file or folder into the cache as model `name`.
+
+    A catalog model must get exactly its bytes; an unknown name joins the catalog (kind guessed from
+    the file: .gguf, .pt, or a folder for an embedding model) with this path as its source.
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.exists():
+        raise ModelCacheError(f"{path}: no such file or folder")
+    store = model_store()
+    digest = store.add_directory(path) if path.is_dir() else store.add_file(path)
+    model = ModelEntry.objects.filter(name=name).first()
+    if model is None:
+        kind, format = ("embedding", "directory") if path.is_dir() else IMPORT_FORMATS.get(path.suffix, (None, None))
+        if kind is None:
+            raise ModelCacheError(f"{path}: cannot tell the model kind (expected a .gguf, a whisper .pt or a folder)")
+        model = ModelEntry.objects.create(
+            name=name, kind=kind, format=format, size=store.blob_path(digest).stat().st_size, sha256=digest
+        )
+        model.sources.create(position=0, kind="path", location=str(path))
+    elif digest not in model.accepted_digests():
+        raise ModelCacheError(f"{path}: sha256 {digest} is not {name}'s ({model.sha256})")
+    store.set_ref(model.name, digest)
+    ModelHolding.objects.update_or_create(
+        model=model,
+        node_name=settings.NODE_NAME,
+        defaults={"sha256": digest, "size": store.blob_path(digest).stat().st_size},
+    )
+    return model
+
+
+def do_pull_on_all_nodes(name):
+    """Ask every live node's worker to fetch the model; returns {node name: Celery AsyncResult}."""
+    from inference.tasks import fetch_model
+
+    model = catalog_model(name)
+    client = cluster_redis(settings.REDIS_URL)
+    return {
+        node_name: fetch_model.apply_async(args=[model.pk], queue=node_queue(node_name))
+        for node_name in live_peer_urls(client)
+    }

