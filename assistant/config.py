@@ -85,6 +85,12 @@ def parse_port(name, value):
     return int(value)
 
 
+def parse_count(name, value):
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name}: expected a whole number, got {value!r}")
+    return int(value)
+
+
 def parse_node_name(value):
     if not NODE_NAME_PATTERN.match(value):
         raise ConfigError(f"NODE_NAME: use letters, digits, '.', '_' or '-' (at most 63), got {value!r}")

@@ -1,7 +1,8 @@
 """Django settings: every runtime value comes from assistant.config (the environment)."""
+import os
 from pathlib import Path
 
-from assistant.config import load_config
+from assistant.config import load_config, parse_bool, parse_count
 
 CONFIG = load_config()
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,6 +20,21 @@ REDIS_IS_EMBEDDED = CONFIG.redis_is_embedded
 LOG_DIR = VAR_DIR / "logs"
 AUDIO_TMP_DIR = VAR_DIR / "audio"
 INDEX_DIR = VAR_DIR / "index"
+
+# Ingestion (issue 5). Durations in seconds, counts as integers; see ingest/ for what each one bounds.
+INGEST_BACKFILL_DAYS = parse_count("INGEST_BACKFILL_DAYS", os.environ.get("INGEST_BACKFILL_DAYS", "30"))
+INGEST_BACKFILL_VIDEOS = parse_count("INGEST_BACKFILL_VIDEOS", os.environ.get("INGEST_BACKFILL_VIDEOS", "50"))
+INGEST_MAX_DURATION_S = parse_count("INGEST_MAX_DURATION_S", os.environ.get("INGEST_MAX_DURATION_S", str(4 * 3600)))
+INGEST_WHISPER_MODEL = os.environ.get("INGEST_WHISPER_MODEL", "whisper-base")
+INGEST_EMBEDDING_MODEL = os.environ.get("INGEST_EMBEDDING_MODEL", "all-minilm-l6-v2")
+INGEST_LANGUAGE = os.environ.get("INGEST_LANGUAGE", "")  # empty: whisper detects it
+INGEST_USE_SUBTITLES = parse_bool("INGEST_USE_SUBTITLES", os.environ.get("INGEST_USE_SUBTITLES", "0"))
+INGEST_DOWNLOADS_PER_NODE = parse_count("INGEST_DOWNLOADS_PER_NODE", os.environ.get("INGEST_DOWNLOADS_PER_NODE", "2"))
+INGEST_MAX_ATTEMPTS = parse_count("INGEST_MAX_ATTEMPTS", os.environ.get("INGEST_MAX_ATTEMPTS", "4"))
+INGEST_EXACT_INDEX_LIMIT = parse_count("INGEST_EXACT_INDEX_LIMIT", os.environ.get("INGEST_EXACT_INDEX_LIMIT", "200000"))
+INGEST_IVF_NPROBE = parse_count("INGEST_IVF_NPROBE", os.environ.get("INGEST_IVF_NPROBE", "32"))
+# Lifts the public-hosts-only rule on submitted URLs, for tests and media servers on the LAN.
+ALLOW_PRIVATE_URLS = parse_bool("KOTATSU_ALLOW_PRIVATE_URLS", os.environ.get("KOTATSU_ALLOW_PRIVATE_URLS", "0"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -105,5 +121,6 @@ LOGGING = {
     "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # faiss reports at INFO which CPU build it loaded, in five lines, on every start.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "faiss.loader": {"level": "WARNING"}},
 }

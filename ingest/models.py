@@ -1,0 +1,174 @@
+import numpy as np
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Source(models.Model):
+    """A channel, playlist, feed or single video URL. Stored once, however many employees subscribe."""
+
+    url = models.URLField(max_length=2000, unique=True)
+    title = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Only videos published after the last successful sync are listed again.
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["title", "url"]
+
+    def __str__(self):
+        return self.title or self.url
+
+
+class Subscription(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="subscriptions")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "source"], name="one_subscription_per_user_and_source")]
+
+    def __str__(self):
+        return f"{self.user} → {self.source}"
+
+
+class Video(models.Model):
+    """One media item, identified by yt-dlp's (extractor, id) so that two sources reaching it share it."""
+
+    extractor = models.CharField(max_length=100)
+    video_id = models.CharField(max_length=500)
+    url = models.URLField(max_length=2000)
+    title = models.CharField(max_length=500, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    sources = models.ManyToManyField(Source, related_name="videos")
+    language = models.CharField(max_length=20, blank=True)
+    transcript_origin = models.CharField(max_length=20, blank=True)  # "whisper:<model>" or "subtitles"
+    # Whisper segments as [{"start": s, "end": s, "text": "..."}], kept so that re-chunking needs no audio.
+    segments = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["extractor", "video_id"], name="one_video_per_extractor_id")]
+        ordering = ["-published_at", "-id"]
+
+    def __str__(self):
+        return self.title or f"{self.extractor}:{self.video_id}"
+
+
+class Job(models.Model):
+    """The ingestion pipeline of one video: its stage, progress, and who is working on it."""
+
+    DISCOVERED = "discovered"
+    DOWNLOADING = "downloading"
+    TRANSCRIBING = "transcribing"
+    CHUNKING = "chunking"
+    EMBEDDING = "embedding"
+    INDEXED = "indexed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    STAGES = [
+        (DISCOVERED, "discovered"),
+        (DOWNLOADING, "downloading"),
+        (TRANSCRIBING, "transcribing"),
+        (CHUNKING, "chunking"),
+        (EMBEDDING, "embedding"),
+        (INDEXED, "indexed"),
+        (FAILED, "failed"),
+        (SKIPPED, "skipped"),
+    ]
+    # Each Celery task owns a run of consecutive stages; a job waits between tasks with no owner.
+    TRANSCRIBE_STAGES = (DISCOVERED, DOWNLOADING, TRANSCRIBING)
+    EMBED_STAGES = (CHUNKING, EMBEDDING)
+    FINAL_STAGES = (INDEXED, FAILED, SKIPPED)
+
+    video = models.OneToOneField(Video, on_delete=models.CASCADE, related_name="job")
+    stage = models.CharField(max_length=20, choices=STAGES, default=DISCOVERED)
+    percent = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # "<node>:<pid>:<process start time>" of the worker process running a stage, empty while waiting.
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.video}: {self.stage} {self.percent:.0f}%"
+
+    @property
+    def is_finished(self):
+        return self.stage in self.FINAL_STAGES
+
+    @property
+    def progress_label(self):
+        if self.stage in (self.FAILED, self.SKIPPED):
+            return f"{self.stage}: {self.error}"
+        if self.is_finished:
+            return self.stage
+        return f"{self.stage} {self.percent:.0f}%"
+
+    def as_dict(self):
+        return {
+            "job_id": self.pk,
+            "video_id": self.video_id,
+            "title": self.video.title,
+            "url": self.video.url,
+            "stage": self.stage,
+            "percent": round(self.percent, 1),
+            "attempts": self.attempts,
+            "error": self.error,
+        }
+
+
+class Chunk(models.Model):
+    """A time window of a transcript and its embedding. The database is the source of truth for vectors:
+    every node's FAISS replica is built and kept in sync from these rows."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+    text = models.TextField()
+    # [[start, end], ...] of the transcript segments the chunk is made of.
+    segment_times = models.JSONField(default=list)
+    vector = models.BinaryField()
+
+    class Meta:
+        ordering = ["video", "position"]
+        constraints = [models.UniqueConstraint(fields=["video", "position"], name="one_chunk_per_video_position")]
+
+    def __str__(self):
+        return f"{self.video} [{self.start_s:.0f}-{self.end_s:.0f} s]"
+
+    @property
+    def vector_array(self):
+        return np.frombuffer(bytes(self.vector), dtype=np.float32)
+
+
+class RemovedChunk(models.Model):
+    """Chunk ids deleted from the database, in deletion order, so replicas remove them incrementally."""
+
+    chunk_id = models.BigIntegerField()
+
+
+class KnowledgeBase(models.Model):
+    """The single row whose lock serializes writes of chunks, so chunk ids become visible in id order and a
+    replica can catch up with `id > last seen id` alone. Its revision tells replicas cheaply if anything changed."""
+
+    revision = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    @classmethod
+    def locked(cls):
+        cls.objects.get_or_create(pk=1)
+        return cls.objects.select_for_update().get(pk=1)
+
+    def bump(self):
+        self.revision += 1
+        self.updated_at = timezone.now()
+        self.save(update_fields=["revision", "updated_at"])

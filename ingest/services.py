@@ -1,0 +1,342 @@
+"""Writes of the ingest app: subscriptions, source syncs, and the steps of each video's pipeline.
+
+A pipeline step first claims its job with a conditional UPDATE, so a redelivered or duplicated task message
+runs the step once. The claim records the owning process; a job whose owner died is handed back and sent
+again, never lost.
+"""
+import functools
+import logging
+import shutil
+import time
+from datetime import timedelta
+
+import numpy as np
+import psutil
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inference.services import do_fetch_model
+from ingest import discovery, media
+from ingest.chunking import chunk_segments
+from ingest.download_slots import NoFreeSlot, download_slot
+from ingest.embedding import embed
+from ingest.models import Chunk, Job, KnowledgeBase, RemovedChunk, Source, Subscription, Video
+from ingest.replica import current_replica
+from ingest.transcription import subtitle_segments, transcribe
+from ingest.urlsafety import UnsafeUrl, check_public_url
+
+logger = logging.getLogger(__name__)
+
+RETRY_BASE_DELAY_S = 30
+NO_SLOT_DELAY_S = 15
+PROGRESS_INTERVAL_S = 1.0
+# An owner on another node is presumed dead after this long without a heartbeat (progress is written at
+# least every few seconds while a step runs).
+OWNER_SILENCE_LIMIT = timedelta(minutes=15)
+# A waiting job older than this lost its task message (Redis redelivers unacknowledged ones by then).
+WAITING_LIMIT = timedelta(hours=6)
+# A second re-listing window: feeds date items by day and clocks differ; known videos are ignored anyway.
+RESYNC_OVERLAP = timedelta(days=1)
+
+
+class RetryLater(Exception):
+    def __init__(self, delay_s):
+        super().__init__(f"retry in {delay_s} s")
+        self.delay_s = delay_s
+
+
+class JobLost(Exception):
+    """This process no longer owns the job (it was handed to another worker); stop without writing."""
+
+
+def do_subscribe(user, url):
+    """Subscribe the user to the source at `url`; return (source, created). Raises UnsafeUrl."""
+    url = check_public_url(url.strip(), allow_private=settings.ALLOW_PRIVATE_URLS)
+    source, created = Source.objects.get_or_create(url=url)
+    Subscription.objects.get_or_create(user=user, source=source)
+    return source, created
+
+
+def do_unsubscribe(user, source_id):
+    """The source's videos stay in the shared knowledge base; only the user's subscription goes."""
+    Subscription.objects.filter(user=user, source_id=source_id).delete()
+
+
+def do_sync_source(source_id):
+    """List the source's new videos and create their jobs; return the ids of the jobs to start."""
+    source = Source.objects.get(pk=source_id)
+    started_at = timezone.now()
+    newer_than = source.last_synced_at - RESYNC_OVERLAP if source.last_synced_at else None
+    try:
+        check_public_url(source.url, allow_private=settings.ALLOW_PRIVATE_URLS)
+        listing = discovery.discover(
+            source.url,
+            newer_than=newer_than,
+            backfill_days=settings.INGEST_BACKFILL_DAYS,
+            backfill_videos=settings.INGEST_BACKFILL_VIDEOS,
+        )
+    except (discovery.DiscoveryError, UnsafeUrl) as error:
+        Source.objects.filter(pk=source_id).update(last_sync_error=str(error))
+        return []
+    job_ids = [job_id for found in listing.videos if (job_id := record_video(source, found))]
+    Source.objects.filter(pk=source_id).update(
+        title=source.title or listing.title[:500], last_synced_at=started_at, last_sync_error=""
+    )
+    return job_ids
+
+
+def record_video(source, found):
+    """Store a discovered video once per (extractor, id); return its new job's id, or None when known."""
+    video, created = Video.objects.get_or_create(
+        extractor=found.extractor,
+        video_id=found.video_id,
+        defaults={
+            "url": found.url,
+            "title": found.title[:500],
+            "duration_s": found.duration_s,
+            "published_at": found.published_at,
+        },
+    )
+    video.sources.add(source)
+    stage = Job.SKIPPED if found.skip_reason else Job.DISCOVERED
+    job, created = Job.objects.get_or_create(video=video, defaults={"stage": stage, "error": found.skip_reason})
+    return job.pk if created and stage == Job.DISCOVERED else None
+
+
+def do_transcribe_video(job_id):
+    """Download the audio and transcribe it (or take the video's own subtitles); True when ready to embed."""
+    run = JobRun.claim(job_id, Job.TRANSCRIBE_STAGES)
+    if run is None:
+        return False
+    workdir = settings.AUDIO_TMP_DIR / f"job-{job_id}"
+    try:
+        segments, language, origin = run.fetch_transcript(workdir)
+        if segments is None:
+            return False
+        Video.objects.filter(pk=run.job.video_id).update(segments=segments, language=language, transcript_origin=origin)
+        run.release(Job.CHUNKING)
+        return True
+    except NoFreeSlot:
+        run.release(Job.DISCOVERED)
+        raise RetryLater(NO_SLOT_DELAY_S) from None
+    except media.MediaError as error:
+        return run.fail(str(error), transient=error.transient)
+    except UnsafeUrl as error:
+        return run.fail(str(error), transient=False)
+    except JobLost:
+        return False
+    except Exception as error:
+        logger.exception("transcribing job %s failed", job_id)
+        return run.fail(f"{type(error).__name__}: {error}", transient=False)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def do_embed_video(job_id):
+    """Chunk the transcript, embed the chunks and store them with the job's last stage in one transaction,
+    so an interrupted run leaves either nothing or the complete set, never a duplicate."""
+    run = JobRun.claim(job_id, Job.EMBED_STAGES)
+    if run is None:
+        return False
+    try:
+        run.advance(Job.CHUNKING)
+        chunks = chunk_segments(run.job.video.segments)
+        run.advance(Job.EMBEDDING)
+        vectors = embed_texts([chunk.text for chunk in chunks])
+        with transaction.atomic():
+            store_chunks(run.job.video, chunks, vectors)
+            run.release(Job.INDEXED, percent=100.0, error="")
+    except JobLost:
+        return False
+    except Exception as error:
+        logger.exception("embedding job %s failed", job_id)
+        return run.fail(f"{type(error).__name__}: {error}", transient=False)
+    current_replica()
+    return True
+
+
+def embed_texts(texts):
+    if not texts:
+        return np.zeros((0, 0), np.float32)
+    return embed(str(do_fetch_model(settings.INGEST_EMBEDDING_MODEL)), texts)
+
+
+def store_chunks(video, chunks, vectors):
+    knowledge_base = KnowledgeBase.locked()
+    forget_chunks(video)
+    Chunk.objects.bulk_create(
+        Chunk(
+            video=video,
+            position=position,
+            start_s=chunk.start_s,
+            end_s=chunk.end_s,
+            text=chunk.text,
+            segment_times=chunk.segment_times,
+            vector=vector.tobytes(),
+        )
+        for position, (chunk, vector) in enumerate(zip(chunks, vectors))
+    )
+    knowledge_base.bump()
+
+
+def forget_chunks(video):
+    """Delete a video's chunks and record their ids for the replicas. Call with the KnowledgeBase lock held."""
+    chunk_ids = list(video.chunks.values_list("id", flat=True))
+    RemovedChunk.objects.bulk_create(RemovedChunk(chunk_id=chunk_id) for chunk_id in chunk_ids)
+    video.chunks.all().delete()
+
+
+def do_remove_video(video):
+    """Remove a video, its job, its chunks and (through the replicas' catch-up) its vectors."""
+    with transaction.atomic():
+        knowledge_base = KnowledgeBase.locked()
+        forget_chunks(video)
+        video.delete()
+        knowledge_base.bump()
+
+
+def do_release_abandoned_jobs(node_name=None):
+    """Hand back jobs whose owner died (on `node_name` only, e.g. at that node's worker start) and jobs
+    whose task message was lost; return [(job_id, stage)] to send again."""
+    owned = Job.objects.exclude(stage__in=Job.FINAL_STAGES).exclude(owner="")
+    if node_name:
+        owned = owned.filter(owner__startswith=f"{node_name}:")
+    released = [
+        (job.pk, job.stage)
+        for job in owned.only("pk", "stage", "owner", "heartbeat_at")
+        if owner_is_dead(job.owner, job.heartbeat_at)
+        and Job.objects.filter(pk=job.pk, owner=job.owner).update(owner="") == 1
+    ]
+    if node_name is None:
+        waiting = Job.objects.exclude(stage__in=Job.FINAL_STAGES).filter(
+            owner="", updated_at__lt=timezone.now() - WAITING_LIMIT
+        )
+        released += list(waiting.values_list("pk", "stage"))
+    return released
+
+
+def do_retry_job(job_id):
+    """Send a failed job through the pipeline again from the start; True when it was failed."""
+    return Job.objects.filter(pk=job_id, stage=Job.FAILED).update(
+        stage=Job.DISCOVERED, percent=0.0, error="", attempts=0, owner=""
+    ) == 1
+
+
+@functools.cache
+def redis_client():
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def current_owner():
+    process = psutil.Process()
+    return f"{settings.NODE_NAME}:{process.pid}:{process.create_time():.0f}"
+
+
+def owner_is_dead(owner, heartbeat_at):
+    node, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if node == settings.NODE_NAME:
+        try:
+            return f"{psutil.Process(int(pid)).create_time():.0f}" != started
+        except (psutil.NoSuchProcess, ValueError):
+            return True
+    return heartbeat_at is None or heartbeat_at < timezone.now() - OWNER_SILENCE_LIMIT
+
+
+class JobRun:
+    """A job claimed by this process. Every write is conditional on still owning it (else JobLost)."""
+
+    def __init__(self, job, owner):
+        self.job = job
+        self.owner = owner
+        self.last_write = 0.0
+
+    @classmethod
+    def claim(cls, job_id, stages):
+        owner = current_owner()
+        now = timezone.now()
+        claimed = Job.objects.filter(pk=job_id, stage__in=stages, owner="").update(owner=owner, heartbeat_at=now)
+        if not claimed:
+            job = Job.objects.filter(pk=job_id, stage__in=stages).exclude(owner="").first()
+            claimed = (
+                job is not None
+                and owner_is_dead(job.owner, job.heartbeat_at)
+                and Job.objects.filter(pk=job_id, owner=job.owner).update(owner=owner, heartbeat_at=now)
+            )
+        if not claimed:
+            return None
+        return cls(Job.objects.select_related("video").get(pk=job_id), owner)
+
+    def write(self, **fields):
+        updated = Job.objects.filter(pk=self.job.pk, owner=self.owner).update(heartbeat_at=timezone.now(), **fields)
+        if not updated:
+            raise JobLost(self.job.pk)
+        for name, value in fields.items():
+            setattr(self.job, name, value)
+        self.last_write = time.monotonic()
+
+    def advance(self, stage):
+        self.write(stage=stage, percent=0.0)
+
+    def progress(self, percent):
+        """Record progress at most once per PROGRESS_INTERVAL_S; it doubles as the owner's heartbeat."""
+        if time.monotonic() - self.last_write >= PROGRESS_INTERVAL_S:
+            self.write(percent=min(100.0, percent))
+
+    def release(self, stage, **fields):
+        self.write(stage=stage, owner="", **{"percent": 0.0, **fields})
+
+    def fail(self, message, transient):
+        """Record a failure: a transient one is retried with exponential backoff (RetryLater), up to
+        INGEST_MAX_ATTEMPTS; a permanent one ends the job as failed. Returns False (nothing to run next)."""
+        attempts = self.job.attempts + 1
+        if transient and attempts < settings.INGEST_MAX_ATTEMPTS:
+            self.write(owner="", attempts=attempts, error=message)
+            raise RetryLater(RETRY_BASE_DELAY_S * 2 ** (attempts - 1))
+        self.write(owner="", attempts=attempts, error=message, stage=Job.FAILED)
+        return False
+
+    def fetch_transcript(self, workdir):
+        """(segments, language, origin), or (None, None, None) when the video is refused (job finished)."""
+        video = self.job.video
+        with download_slot(redis_client(), settings.NODE_NAME, settings.INGEST_DOWNLOADS_PER_NODE) as keep_slot:
+            self.advance(Job.DOWNLOADING)
+            check_public_url(video.url, allow_private=settings.ALLOW_PRIVATE_URLS)
+            info = media.probe(video.url)
+            # A feed states a duration its bare media links do not; either way it is known before downloading.
+            info["duration"] = info.get("duration") or video.duration_s
+            refusal = media.refusal_reason(info, settings.INGEST_MAX_DURATION_S)
+            if refusal:
+                skipped = info.get("live_status") in discovery.SKIPPED_LIVE_STATUSES
+                self.release(Job.SKIPPED if skipped else Job.FAILED, error=refusal)
+                return None, None, None
+            Video.objects.filter(pk=video.pk).update(
+                title=(video.title or info.get("title") or "")[:500], duration_s=info["duration"]
+            )
+            subtitles = settings.INGEST_USE_SUBTITLES and media.manual_subtitles_url(info, settings.INGEST_LANGUAGE)
+            if subtitles:
+                language, subtitles_url = subtitles
+                return subtitle_segments(media.fetch_text(subtitles_url)), language, "subtitles"
+
+            def on_download_progress(percent):
+                keep_slot()
+                self.progress(percent)
+
+            audio = media.download_audio(info, workdir, on_progress=on_download_progress)
+        duration_s = media.wav_duration_s(audio)
+        Video.objects.filter(pk=video.pk).update(duration_s=duration_s)
+        if settings.INGEST_MAX_DURATION_S and duration_s > settings.INGEST_MAX_DURATION_S:
+            raise media.MediaError(
+                f"the audio lasts {media.format_seconds(duration_s)}, "
+                f"over the {media.format_seconds(settings.INGEST_MAX_DURATION_S)} limit"
+            )
+        self.advance(Job.TRANSCRIBING)
+        segments, language = transcribe(
+            str(do_fetch_model(settings.INGEST_WHISPER_MODEL)),
+            audio,
+            language=settings.INGEST_LANGUAGE,
+            on_progress=lambda seconds: self.progress(100.0 * seconds / max(duration_s, 1e-6)),
+        )
+        return segments, language, f"whisper:{settings.INGEST_WHISPER_MODEL}"
