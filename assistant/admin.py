@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from assistant.models import ApiKey
+from assistant.models import ApiKey, Conversation, Message
 
 
 @admin.register(ApiKey)
@@ -20,3 +20,29 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ["role", "content", "sources", "ttft_s", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    """Read-only: staff may look, e.g. to diagnose a bad answer, but a conversation is its owner's record."""
+
+    list_display = ["title", "user", "created_at", "updated_at"]
+    search_fields = ["title", "user__username"]
+    inlines = [MessageInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

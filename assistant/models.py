@@ -1,5 +1,6 @@
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -44,3 +45,74 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+class Conversation(models.Model):
+    """An employee's thread of questions and grounded answers. Private: only its owner ever sees it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self):
+        return self.title
+
+    def chat_history(self):
+        """Earlier turns as chat messages, oldest first, for the prompt of the next answer."""
+        return [{"role": message.role, "content": message.content} for message in self.messages.all()]
+
+
+class Message(models.Model):
+    USER = "user"
+    ASSISTANT = "assistant"
+    ROLES = [(USER, "user"), (ASSISTANT, "assistant")]
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=20, choices=ROLES)
+    content = models.TextField()
+    # For answers: the cited sources as [{"n", "video_id", "title", "url", "start_s", "end_s", "score"}].
+    sources = models.JSONField(default=list, blank=True)
+    ttft_s = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.role}: {self.content[:60]}"
+
+
+class DashboardVisit(models.Model):
+    """When an employee last looked at the dashboard, so "worth watching" lists only what is new to them.
+
+    Requests less than VISIT_GAP apart belong to one visit: reloading the page must not empty the list.
+    """
+
+    VISIT_GAP = timedelta(minutes=30)
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dashboard_visit")
+    previous_visit_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField()
+
+    def record(self, now):
+        if now - self.last_seen_at > self.VISIT_GAP:
+            self.previous_visit_at = self.last_seen_at
+        self.last_seen_at = now
+
+
+class VideoSummary(models.Model):
+    """A few sentences of a video's own transcript that stand for the whole, made once it is indexed."""
+
+    video = models.OneToOneField("ingest.Video", on_delete=models.CASCADE, related_name="summary")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "video summaries"
+
+    def __str__(self):
+        return f"summary of {self.video}"

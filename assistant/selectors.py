@@ -1,7 +1,16 @@
 """Reads of the assistant app."""
+import numpy as np
 from django.utils import timezone
 
-from assistant.models import ApiKey
+from assistant.models import ApiKey, Conversation, Message
+from inference.models import ModelEntry
+from ingest.models import Chunk, Job, Video
+from ingest.services import embed_texts
+
+API_MODEL_KINDS = ("llm", "embedding")
+WORTH_WATCHING_CANDIDATES = 50
+INTEREST_QUESTIONS = 20
+INTEREST_SOURCE_CHUNKS = 5000
 
 
 def get_user_for_api_key(raw_key):
@@ -17,3 +26,71 @@ def get_user_for_api_key(raw_key):
         return None
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
     return api_key.user
+
+
+def catalog_model_names(kind=None):
+    """Catalog models the API serves by name: the raw LLMs and the embedding model (whisper is internal)."""
+    models = ModelEntry.objects.filter(kind__in=API_MODEL_KINDS if kind is None else [kind])
+    return list(models.order_by("kind", "name").values_list("name", flat=True))
+
+
+def conversations_of(user):
+    """The user's own conversations: looking one up through this gives another user's a 404."""
+    return Conversation.objects.filter(user=user)
+
+
+def worth_watching(user, since, limit=10):
+    """Videos indexed since `since` (all recent ones when None), closest to the user's interests first:
+    each scores its best cosine between its mean chunk vector and any interest (a subscribed source's
+    mean vector, or one of the user's recent questions)."""
+    videos = Video.objects.filter(job__stage=Job.INDEXED).select_related("summary").order_by("-job__updated_at")
+    if since is not None:
+        videos = videos.filter(job__updated_at__gt=since)
+    videos = list(videos[:WORTH_WATCHING_CANDIDATES])
+    if not videos:
+        return []
+    video_vectors = mean_chunk_vectors(Chunk.objects.filter(video__in=videos).values_list("video_id", "vector"))
+    interests = interest_vectors(user)
+    ranked = []
+    for recency, video in enumerate(videos):
+        vector = video_vectors.get(video.pk)
+        score = float(np.max(interests @ vector)) if vector is not None and len(interests) else 0.0
+        summary = getattr(video, "summary", None)
+        ranked.append({"video": video, "score": score, "summary": summary.text if summary else "", "recency": recency})
+    ranked.sort(key=lambda item: (-item["score"], item["recency"]))
+    return ranked[:limit]
+
+
+def interest_vectors(user):
+    """Unit vectors [n, d] of what the user cares about: their sources' centroids and recent questions."""
+    source_chunks = (
+        Chunk.objects.filter(video__sources__subscriptions__user=user)
+        .order_by("-id")
+        .values_list("video__sources", "vector")[:INTEREST_SOURCE_CHUNKS]
+    )
+    by_source = mean_chunk_vectors(source_chunks)
+    questions = list(
+        Message.objects.filter(conversation__user=user, role=Message.USER)
+        .order_by("-id")
+        .values_list("content", flat=True)[:INTEREST_QUESTIONS]
+    )
+    vectors = list(by_source.values())
+    if questions:
+        vectors.extend(embed_texts(questions))
+    return np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
+
+
+def mean_chunk_vectors(rows):
+    """{group: unit mean vector} from (group, stored chunk vector) rows."""
+    groups = {}
+    for group, vector in rows:
+        groups.setdefault(group, []).append(np.frombuffer(bytes(vector), dtype=np.float32))
+    means = {}
+    for group, vectors in groups.items():
+        mean = np.mean(vectors, axis=0)
+        means[group] = mean / (np.linalg.norm(mean) or 1.0)
+    return means
+
+
+def videos_to_summarize():
+    return list(Video.objects.filter(job__stage=Job.INDEXED, summary__isnull=True).values_list("pk", flat=True))

@@ -1,7 +1,15 @@
 """Writes of the assistant app."""
+import numpy as np
 from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
 
-from assistant.models import ApiKey
+from assistant.models import ApiKey, Conversation, DashboardVisit, Message, VideoSummary
+from ingest.models import Video
+from ingest.services import embed_texts
+
+TITLE_LENGTH = 80
+SUMMARY_SEGMENTS = 3
 
 
 def do_create_api_key(user, name=""):
@@ -26,3 +34,45 @@ def do_ensure_admin_account(password=None):
     password = password or get_random_string(20)
     User.objects.create_superuser("admin", email="", password=password)
     return "admin", password
+
+
+def do_start_conversation(user, question):
+    title = question if len(question) <= TITLE_LENGTH else question[: TITLE_LENGTH - 1] + "…"
+    return Conversation.objects.create(user=user, title=title)
+
+
+def do_record_exchange(conversation, question, answer):
+    """Store a question and its answer (a finished GroundedAnswer) together, or neither."""
+    with transaction.atomic():
+        Message.objects.create(conversation=conversation, role=Message.USER, content=question)
+        reply = Message.objects.create(
+            conversation=conversation, role=Message.ASSISTANT, content=answer.text, sources=answer.sources, ttft_s=answer.ttft_s
+        )
+        conversation.save(update_fields=["updated_at"])
+    return reply
+
+
+def do_record_dashboard_visit(user):
+    """Note this visit; return when the previous visit began (None on the first), the start of "new"."""
+    now = timezone.now()
+    visit, created = DashboardVisit.objects.get_or_create(user=user, defaults={"last_seen_at": now})
+    if not created:
+        visit.record(now)
+        visit.save()
+    return visit.previous_visit_at
+
+
+def do_summarize_video(video_id):
+    """Store the video's summary: its SUMMARY_SEGMENTS transcript segments closest to the meaning of the
+    whole, in spoken order. Extracted rather than generated, so it says nothing the video does not."""
+    video = Video.objects.get(pk=video_id)
+    if VideoSummary.objects.filter(video=video).exists():
+        return
+    segments = [segment["text"].strip() for segment in video.segments if segment["text"].strip()]
+    text = ""
+    if segments:
+        vectors = embed_texts(segments)
+        centrality = vectors @ vectors.mean(axis=0)
+        chosen = sorted(np.argsort(-centrality)[:SUMMARY_SEGMENTS])
+        text = " ".join(segments[index] for index in chosen)
+    VideoSummary.objects.get_or_create(video=video, defaults={"text": text})

@@ -2,11 +2,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from assistant import views
+from assistant import openai_api, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health", views.health, name="health"),
+    path("my-sources", views.my_sources, name="my_sources"),
+    path("ask/", views.ask, name="ask"),
+    path("ask/<int:conversation_id>/", views.ask, name="conversation"),
+    path("ask/stream", views.ask_stream, name="ask_stream"),
+    path("v1/models", openai_api.list_models, name="v1_models"),
+    path("v1/embeddings", openai_api.embeddings, name="v1_embeddings"),
+    path("v1/chat/completions", openai_api.chat_completions, name="v1_chat_completions"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

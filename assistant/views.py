@@ -1,11 +1,26 @@
+import logging
+
+from asgiref.sync import sync_to_async
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from assistant import login_limit
+from assistant.answering import GroundedAnswer
+from assistant.forms import AskForm
 from assistant.health import health_report
+from assistant.retrieval import Filters
+from assistant.selectors import conversations_of, worth_watching
+from assistant.services import do_record_dashboard_visit, do_record_exchange, do_start_conversation
+from assistant.streaming import iterate_in_thread, sse_event
+from ingest import selectors as ingest_selectors
+
+logger = logging.getLogger(__name__)
+RECENT_CONVERSATIONS = 20
 
 
 @require_GET
@@ -16,8 +31,86 @@ def health(request):
 
 @login_required
 def dashboard(request):
-    api_keys = request.user.api_keys.filter(revoked_at__isnull=True)
-    return render(request, "assistant/dashboard.html", {"api_keys": api_keys})
+    since = do_record_dashboard_visit(request.user)
+    context = {
+        "api_keys": request.user.api_keys.filter(revoked_at__isnull=True),
+        "conversations": conversations_of(request.user)[:RECENT_CONVERSATIONS],
+        "worth_watching": worth_watching(request.user, since),
+        "since": since,
+        **my_sources_context(request.user),
+    }
+    return render(request, "assistant/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def my_sources(request):
+    """The "my sources" section alone, re-fetched by the dashboard while ingestion is in progress."""
+    return render(request, "assistant/_my_sources.html", my_sources_context(request.user))
+
+
+def my_sources_context(user):
+    sources = list(ingest_selectors.subscribed_sources(user))
+    jobs = ingest_selectors.active_jobs([source.pk for source in sources])
+    return {"sources": sources, "active_jobs": jobs, "ingesting": bool(jobs)}
+
+
+@login_required
+@require_GET
+def ask(request, conversation_id=None):
+    conversation = None
+    if conversation_id is not None:
+        conversation = get_object_or_404(conversations_of(request.user), pk=conversation_id)
+    context = {
+        "conversation": conversation,
+        "conversations": conversations_of(request.user)[:RECENT_CONVERSATIONS],
+        "sources": ingest_selectors.subscribed_sources(request.user),
+    }
+    return render(request, "assistant/ask.html", context)
+
+
+@require_POST
+@login_required
+async def ask_stream(request):
+    """Answer a question as server-sent events: "delta" {text} while generating, then "done" with the
+    answer's HTML (citations as links), its sources and the conversation's URL; "error" if it fails."""
+    user = await request.auser()
+    form = AskForm(request.POST)
+    if not await sync_to_async(form.is_valid)():
+        return JsonResponse({"errors": form.errors}, status=400)
+    conversation = None
+    if form.cleaned_data["conversation"]:
+        conversation = await sync_to_async(get_object_or_404)(conversations_of(user), pk=form.cleaned_data["conversation"])
+    question = form.cleaned_data["question"]
+    filters = Filters(
+        source_id=form.cleaned_data["source"] or None,
+        published_after=form.cleaned_data["published_after"],
+        published_before=form.cleaned_data["published_before"],
+    )
+
+    def produce(emit):
+        answer = GroundedAnswer(question, conversation.chat_history() if conversation else [], filters)
+        for delta in answer:
+            emit(("delta", {"text": delta}))
+        thread = conversation or do_start_conversation(user, question)
+        reply = do_record_exchange(thread, question, answer)
+        emit(("done", {
+            "html": render_to_string("assistant/_answer.html", {"message": reply}),
+            "sources": answer.sources,
+            "ttft_s": answer.ttft_s,
+            "conversation_id": thread.pk,
+            "conversation_url": reverse("conversation", args=[thread.pk]),
+        }))
+
+    async def events():
+        try:
+            async for event, data in iterate_in_thread(produce):
+                yield sse_event(data, event)
+        except Exception as error:
+            logger.exception("answering %r failed", question)
+            yield sse_event({"message": str(error)}, "error")
+
+    return StreamingHttpResponse(events(), content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 class LoginView(auth_views.LoginView):

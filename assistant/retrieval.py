@@ -1,0 +1,190 @@
+"""Hybrid retrieval over the shared knowledge base: FAISS (meaning) and BM25 (exact words) fused by
+reciprocal rank, filtered by source and date, with adjacent chunks of one video merged into one passage.
+
+Dense search catches paraphrases; BM25 catches names, numbers and jargon the embedding model blurs.
+Reciprocal rank fusion needs no calibration between their incomparable scores. Relevance, however, is
+judged on the embedding's cosine alone: it is the only score with a meaning across questions.
+"""
+import re
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from ingest.models import Chunk, KnowledgeBase
+from ingest.replica import current_replica
+from ingest.services import embed_texts
+
+CANDIDATES_PER_RETRIEVER = 20
+# Filters are applied after search: ask for more so that enough candidates survive them.
+FILTERED_CANDIDATES_PER_RETRIEVER = 200
+RRF_K = 60
+# all-MiniLM-L6-v2 cosine: unrelated text scores below ~0.2, a passage on the question's topic above ~0.35.
+MIN_RELEVANCE = 0.3
+WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Filters:
+    source_id: int | None = None
+    published_after: object = None  # datetime or None
+    published_before: object = None
+
+    @property
+    def active(self):
+        return any(value is not None for value in (self.source_id, self.published_after, self.published_before))
+
+    def chunks(self):
+        chunks = Chunk.objects.all()
+        if self.source_id is not None:
+            chunks = chunks.filter(video__sources=self.source_id)
+        if self.published_after is not None:
+            chunks = chunks.filter(video__published_at__gte=self.published_after)
+        if self.published_before is not None:
+            chunks = chunks.filter(video__published_at__lt=self.published_before)
+        return chunks
+
+
+@dataclass
+class Passage:
+    """Consecutive chunks of one video, with the transcript segments they span."""
+
+    video: object
+    start_s: float
+    end_s: float
+    segments: list  # [{"start", "end", "text"}] in time order
+    score: float  # best cosine similarity of its chunks to the question
+    fused_rank: float
+    chunk_positions: list = field(default_factory=list)
+
+    @property
+    def text(self):
+        return " ".join(segment["text"].strip() for segment in self.segments)
+
+
+def tokenize(text):
+    return WORD.findall(text.lower())
+
+
+class LexicalIndex:
+    """BM25 over every chunk, rebuilt in this process when the knowledge base changes."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.version = None
+        self.chunk_ids = np.zeros(0, dtype=np.int64)
+        self.bm25 = None
+
+    def search(self, question, allowed_ids, k):
+        """Chunk ids by BM25 score, best first, only those with a matching word (and in allowed_ids if given)."""
+        with self.lock:
+            self.catch_up()
+            if self.bm25 is None:
+                return []
+            scores = self.bm25.get_scores(tokenize(question))
+            chunk_ids = self.chunk_ids
+        order = np.argsort(-scores, kind="stable")
+        found = []
+        for index in order:
+            if scores[index] <= 0 or len(found) == k:
+                break
+            chunk_id = int(chunk_ids[index])
+            if allowed_ids is None or chunk_id in allowed_ids:
+                found.append(chunk_id)
+        return found
+
+    def catch_up(self):
+        # The time as well as the revision: a database restored to an earlier revision is another version.
+        version = KnowledgeBase.objects.values_list("revision", "updated_at").first()
+        if version == self.version:
+            return
+        rows = list(Chunk.objects.order_by("id").values_list("id", "text"))
+        self.chunk_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        self.bm25 = BM25Okapi([tokenize(text) for _, text in rows]) if rows else None
+        self.version = version
+
+
+lexical_index = LexicalIndex()
+
+
+def retrieve(question, filters=Filters(), limit=8):
+    """Relevant passages for the question, best first; empty when the knowledge base does not cover it."""
+    question_vector = embed_texts([question])[0]
+    allowed_ids = set(filters.chunks().values_list("id", flat=True)) if filters.active else None
+    k = FILTERED_CANDIDATES_PER_RETRIEVER if filters.active else CANDIDATES_PER_RETRIEVER
+    rankings = [dense_search(question_vector, allowed_ids, k), lexical_index.search(question, allowed_ids, k)]
+    fused = reciprocal_rank_fusion(rankings)
+    chunks = Chunk.objects.filter(pk__in=fused).select_related("video")
+    relevant = []
+    for chunk in chunks:
+        cosine = float(np.dot(question_vector, chunk.vector_array))
+        if cosine >= MIN_RELEVANCE:
+            relevant.append((chunk, cosine, fused[chunk.pk]))
+    return merge_adjacent(relevant)[:limit]
+
+
+def dense_search(question_vector, allowed_ids, k):
+    scores, ids = current_replica().search(question_vector, k)
+    return [int(chunk_id) for chunk_id in ids[0] if chunk_id >= 0 and (allowed_ids is None or chunk_id in allowed_ids)]
+
+
+def reciprocal_rank_fusion(rankings):
+    """{chunk id: fused score}: the sum over rankings of 1 / (RRF_K + rank)."""
+    fused = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    return fused
+
+
+def merge_adjacent(scored_chunks):
+    """Passages from (chunk, cosine, fused score) triples: neighbouring chunks of a video become one passage,
+    ranked by its best fused score, so the model reads a continuous stretch of transcript once."""
+    passages = []
+    by_video = {}
+    for chunk, cosine, fused in scored_chunks:
+        by_video.setdefault(chunk.video_id, []).append((chunk, cosine, fused))
+    for entries in by_video.values():
+        entries.sort(key=lambda entry: entry[0].position)
+        run = [entries[0]]
+        for entry in entries[1:]:
+            if entry[0].position == run[-1][0].position + 1:
+                run.append(entry)
+            else:
+                passages.append(passage_of(run))
+                run = [entry]
+        passages.append(passage_of(run))
+    passages.sort(key=lambda passage: -passage.fused_rank)
+    return passages
+
+
+def passage_of(run):
+    chunks = [chunk for chunk, _, _ in run]
+    video = chunks[0].video
+    start_s, end_s = chunks[0].start_s, max(chunk.end_s for chunk in chunks)
+    return Passage(
+        video=video,
+        start_s=start_s,
+        end_s=end_s,
+        segments=segments_between(video, start_s, end_s),
+        score=max(cosine for _, cosine, _ in run),
+        fused_rank=max(fused for _, _, fused in run),
+        chunk_positions=[chunk.position for chunk in chunks],
+    )
+
+
+def segments_between(video, start_s, end_s):
+    """The video's transcript segments inside [start_s, end_s]: chunks overlap, segments do not repeat."""
+    return [segment for segment in video.segments if segment["start"] >= start_s and segment["end"] <= end_s]
+
+
+def fit_to_budget(passages, budget_tokens, tokens_of):
+    """The best passages that fit in budget_tokens together (tokens_of(passage) each), in rank order."""
+    kept, used = [], 0
+    for passage in passages:
+        cost = tokens_of(passage)
+        if used + cost <= budget_tokens:
+            kept.append(passage)
+            used += cost
+    return kept
