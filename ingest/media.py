@@ -39,11 +39,17 @@ def refusal_reason(info, max_duration_s):
     """Why this video must not be downloaded, or an empty string."""
     if info.get("live_status") in SKIPPED_LIVE_STATUSES:
         return SKIPPED_LIVE_STATUSES[info["live_status"]]
-    duration = info.get("duration")
-    if duration and max_duration_s and duration > max_duration_s:
-        return f"the video lasts {format_seconds(duration)}, over the {format_seconds(max_duration_s)} limit"
+    too_long = over_length_reason(info.get("duration"), max_duration_s)
+    if too_long:
+        return too_long
     if not any(fmt.get("acodec") != "none" for fmt in info.get("formats") or [info]):
         return "the URL has no audio to transcribe"
+    return ""
+
+
+def over_length_reason(duration_s, max_duration_s):
+    if duration_s and max_duration_s and duration_s > max_duration_s:
+        return f"the video lasts {format_seconds(duration_s)}, over the {format_seconds(max_duration_s)} limit"
     return ""
 
 

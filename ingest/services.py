@@ -66,7 +66,9 @@ def do_unsubscribe(user, source_id):
 
 def do_sync_source(source_id):
     """List the source's new videos and create their jobs; return the ids of the jobs to start."""
-    source = Source.objects.get(pk=source_id)
+    source = Source.objects.filter(pk=source_id).first()
+    if source is None:  # deleted since the sync was requested
+        return []
     started_at = timezone.now()
     newer_than = source.last_synced_at - RESYNC_OVERLAP if source.last_synced_at else None
     try:
@@ -304,6 +306,11 @@ class JobRun:
         with download_slot(redis_client(), settings.NODE_NAME, settings.INGEST_DOWNLOADS_PER_NODE) as keep_slot:
             self.advance(Job.DOWNLOADING)
             check_public_url(video.url, allow_private=settings.ALLOW_PRIVATE_URLS)
+            # The listing may already tell the length: then an over-long video is not even probed.
+            too_long = media.over_length_reason(video.duration_s, settings.INGEST_MAX_DURATION_S)
+            if too_long:
+                self.release(Job.FAILED, error=too_long)
+                return None, None, None
             info = media.probe(video.url)
             # A feed states a duration its bare media links do not; either way it is known before downloading.
             info["duration"] = info.get("duration") or video.duration_s
@@ -327,11 +334,10 @@ class JobRun:
             audio = media.download_audio(info, workdir, on_progress=on_download_progress)
         duration_s = media.wav_duration_s(audio)
         Video.objects.filter(pk=video.pk).update(duration_s=duration_s)
-        if settings.INGEST_MAX_DURATION_S and duration_s > settings.INGEST_MAX_DURATION_S:
-            raise media.MediaError(
-                f"the audio lasts {media.format_seconds(duration_s)}, "
-                f"over the {media.format_seconds(settings.INGEST_MAX_DURATION_S)} limit"
-            )
+        # Bare media links state no length before the download; the limit still holds for transcription.
+        too_long = media.over_length_reason(duration_s, settings.INGEST_MAX_DURATION_S)
+        if too_long:
+            raise media.MediaError(too_long)
         self.advance(Job.TRANSCRIBING)
         segments, language = transcribe(
             str(do_fetch_model(settings.INGEST_WHISPER_MODEL)),
