@@ -44,7 +44,7 @@ class Video(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     sources = models.ManyToManyField(Source, related_name="videos")
     language = models.CharField(max_length=20, blank=True)
-    transcript_origin = models.CharField(max_length=20, blank=True)  # "whisper:<model>" or "subtitles"
+    transcript_origin = models.CharField(max_length=100, blank=True)  # "whisper:<model>" or "subtitles"
     # Whisper segments as [{"start": s, "end": s, "text": "..."}], kept so that re-chunking needs no audio.
     segments = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
