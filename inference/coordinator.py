@@ -89,7 +89,7 @@ class Coordinator:
         record_plan=None,
         reply_timeout_s=REPLY_TIMEOUT_S,
     ):
-        """record_plan(stages, replaces) -> plan id: where plans are stored (the Plan table)."""
+        """record_plan(stages, context_length, replaces_id) -> plan id: where plans are kept (the Plan table)."""
         self.client = client
         self.cluster_token = cluster_token
         self.model_path = str(model_path)
@@ -99,7 +99,7 @@ class Coordinator:
         self.memory = model_memory(self.model, self.context_length)
         self.n_nodes = n_nodes
         self.weight_by_throughput = weight_by_throughput
-        self.record_plan = record_plan or (lambda stages, replaces: None)
+        self.record_plan = record_plan or (lambda stages, context_length, replaces_id: None)
         self.reply_timeout_s = reply_timeout_s
 
     def generate(self, prompt_ids, max_tokens, params):
@@ -117,7 +117,8 @@ class Coordinator:
             for info in self.live_heartbeats().values()
             if info.name not in excluded
         ]
-        n_nodes = min(self.n_nodes, len(nodes)) if self.n_nodes else None
+        # Asked for N nodes and one died: spread over the survivors rather than fail the stream.
+        n_nodes = min(self.n_nodes, len(nodes)) if self.n_nodes and excluded else self.n_nodes
         return [stage.as_json() for stage in plan_stages(self.memory, nodes, n_nodes, self.weight_by_throughput)]
 
     def dead_nodes(self, names):
@@ -225,7 +226,7 @@ class ClusterGeneration:
         while True:
             self.epoch += 1
             self.route = self.coordinator.plan(self.excluded)
-            self.plan_id = self.coordinator.record_plan(self.route, self.plan_id)
+            self.plan_id = self.coordinator.record_plan(self.route, self.coordinator.context_length, self.plan_id)
             self.stats.plans.append(self.route)
             self.stats.stages = [StageStats(stage["node"], stage["layers"]) for stage in self.route]
             if self.load_stages():

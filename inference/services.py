@@ -5,6 +5,7 @@ import shutil
 import tempfile
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -19,10 +20,12 @@ from inference.cache.pypi import PackageError
 from inference.cache.sources import SourceError, produce, url_partial_path
 from inference.cache.store import BlobStore, StoreError
 from inference.cache.whisper_ct2 import ConversionError
+from inference.coordinator import Coordinator
 from inference.heartbeat import left_node_names, read_heartbeats
-from inference.models import ModelEntry, ModelHolding, Node
+from inference.models import ModelEntry, ModelHolding, Node, Plan
 from inference.redis_client import cluster_redis
 from inference.selectors import live_peers_holding
+from inference.shard_server import rolling_stage_stats
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ def do_sync_nodes(client=None):
                 "status": Node.UP,
                 "started_at": as_datetime(info.started_at),
                 "last_heartbeat": as_datetime(info.beat_at),
+                "stage_stats": rolling_stage_stats(client, info.name),
             },
         )
     live_names = [info.name for info in heartbeats]
@@ -61,6 +65,26 @@ def do_sync_nodes(client=None):
 
 def as_datetime(timestamp):
     return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+def do_record_plan(model_name, stages, context_length, replaces_id=None):
+    return Plan.objects.create(
+        model_name=model_name, context_length=context_length, stages=stages, replaces_id=replaces_id
+    ).pk
+
+
+def cluster_coordinator(model_path, n_nodes=None, weight_by_throughput=False):
+    """A Coordinator over the live nodes that stores each of its plans in the Plan table."""
+    client = cluster_redis(settings.REDIS_URL)
+    do_sync_nodes(client)
+    return Coordinator(
+        client,
+        settings.CLUSTER_TOKEN,
+        model_path,
+        n_nodes=n_nodes,
+        weight_by_throughput=weight_by_throughput,
+        record_plan=partial(do_record_plan, Path(model_path).name),
+    )
 
 
 # ---------------------------------------------------------------- the shared model cache

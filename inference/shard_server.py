@@ -200,3 +200,8 @@ class ShardServer:
             self.rolling[name] = value if previous is None else previous + STATS_SMOOTHING * (value - previous)
         self.rolling["steps"] = self.rolling.get("steps", 0) + 1
         self.client.hset(protocol.stats_key(self.node_name), mapping=self.rolling)
+
+
+def rolling_stage_stats(client, node_name):
+    """The exponentially smoothed per-step stats a shard server keeps in Redis (empty before any work)."""
+    return {key.decode(): float(value) for key, value in client.hgetall(protocol.stats_key(node_name)).items()}

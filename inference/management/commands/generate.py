@@ -5,10 +5,13 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from inference.coordinator import ClusterError
 from inference.engine import Engine
 from inference.gguf_loader import GGUFError
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
+from inference.planner import PlanError
 from inference.sampling import SamplingParams
+from inference.services import cluster_coordinator
 
 
 class Command(BaseCommand):
@@ -25,10 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--top-p", type=float, default=1.0)
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+        parser.add_argument("--cluster", action="store_true", help="run through a pipeline over the live nodes")
+        parser.add_argument("--nodes", type=int, help="with --cluster: spread over exactly this many nodes")
 
     def handle(self, *args, **options):
+        if options["nodes"] is not None and not options["cluster"]:
+            raise CommandError("--nodes needs --cluster")
         try:
-            engine = Engine(resolve_model_path(options["model"], settings.MODEL_CACHE_DIR))
+            model_path = resolve_model_path(options["model"], settings.MODEL_CACHE_DIR)
+            engine = cluster_coordinator(model_path, options["nodes"]) if options["cluster"] else Engine(model_path)
         except (GGUFError, FileNotFoundError, ValueError) as error:
             raise CommandError(str(error)) from None
         if options["chat"] is not None:
@@ -44,10 +52,13 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
 
-        for delta in generation:
-            if not options["json"]:
-                self.stdout.write(delta.text, ending="")
-                self.stdout.flush()
+        try:
+            for delta in generation:
+                if not options["json"]:
+                    self.stdout.write(delta.text, ending="")
+                    self.stdout.flush()
+        except (PlanError, ClusterError) as error:
+            raise CommandError(str(error)) from None
         result, stats = generation.results[0], generation.stats
         if options["json"]:
             report = {
@@ -59,6 +70,10 @@ class Command(BaseCommand):
                 "prefill_tok_s": stats.prefill_tok_s,
                 "decode_tok_s": stats.decode_tok_s,
             }
+            if options["cluster"]:
+                report.update(
+                    plan=stats.plans[-1], stages=[stage.per_token() for stage in stats.stages], dead_nodes=stats.dead_nodes
+                )
             self.stdout.write(json.dumps(report, ensure_ascii=False))
         else:
             self.stdout.write(

@@ -1,0 +1,75 @@
+"""What a node runs besides its Celery worker, free of Django: calibration, heartbeats, shard server."""
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+import psutil
+
+from inference.heartbeat import HEARTBEAT_INTERVAL_S, NodeInfo, publish_heartbeat
+
+logger = logging.getLogger(__name__)
+
+# A decode-sized matmul: a few rows against a layer-sized weight, what a pipeline stage mostly does.
+CALIBRATION_SHAPE = (8, 1024, 1024)
+CALIBRATION_SECONDS = 0.3
+
+
+def measure_gflops(seconds=CALIBRATION_SECONDS):
+    """fp32 matmul throughput of this node, measured for about `seconds`."""
+    rows, inner, outer = CALIBRATION_SHAPE
+    generator = np.random.default_rng(0)
+    activations = generator.standard_normal((rows, inner), dtype=np.float32)  # [R, I]
+    weight = generator.standard_normal((inner, outer), dtype=np.float32)  # [I, O]
+    activations @ weight  # the first call pays for BLAS start-up, not for arithmetic
+    runs, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        activations @ weight
+        runs += 1
+    return 2 * rows * inner * outer * runs / elapsed / 1e9
+
+
+def cached_model_files(cache_dir):
+    return sorted(path.name for path in cache_dir.glob("*.gguf")) if cache_dir.is_dir() else []
+
+
+class Heartbeat(threading.Thread):
+    """Announces the node every HEARTBEAT_INTERVAL_S until `stop_event` is set."""
+
+    def __init__(self, client, token, describe, stop_event):
+        """describe() -> NodeInfo as of now (free memory and cache contents change)."""
+        super().__init__(name="heartbeat", daemon=True)
+        self.client, self.token, self.describe, self.stop_event = client, token, describe, stop_event
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                publish_heartbeat(self.client, self.describe(), self.token)
+            except Exception:  # Redis restarting: keep beating, the TTL covers the gap
+                logger.exception("heartbeat failed")
+            self.stop_event.wait(HEARTBEAT_INTERVAL_S)
+
+
+def node_describer(name, host, cache_dir, declared_memory=None, port=0, services=None):
+    """A describe() for Heartbeat. declared_memory caps what the node offers to model shards."""
+    gflops = measure_gflops()
+    started_at = time.time()
+
+    def describe():
+        memory = psutil.virtual_memory()
+        offered = min(memory.available, declared_memory) if declared_memory else memory.available
+        return NodeInfo(
+            name=name,
+            host=host,
+            total_ram=declared_memory or memory.total,
+            free_ram=offered,
+            cores=os.cpu_count() or 1,
+            gflops=gflops,
+            started_at=started_at,
+            port=port,
+            services=services or {},
+            cached_models=cached_model_files(cache_dir),
+        )
+
+    return describe

@@ -1,0 +1,44 @@
+import json
+import os
+import subprocess
+
+import pytest
+
+from inference.model_files import DEFAULT_MODEL
+from inference.models import Plan
+from tests.conftest import PROJECT_DIR, child_env, manage_py
+from tests.inference.cluster_lab import cluster_lab  # noqa: F401 (fixture)
+
+# serialized_rollback: the model catalog is migration data, which a transactional test would flush.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+PROMPT = "The three primary colors are"
+
+
+def generate(*flags, redis_url=None):
+    env = child_env(**({"REDIS_URL": redis_url} if redis_url else {}))
+    completed = subprocess.run(
+        manage_py("generate", "--model", DEFAULT_MODEL, "--prompt", PROMPT, "--max-tokens", "16", "--json", *flags),
+        env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def test_three_nodes_give_the_greedy_tokens_of_the_single_node_engine(cluster_lab):
+    for name in ("alpha", "beta", "gamma"):
+        cluster_lab.start_node(name, wait=False)
+    for name in ("alpha", "beta", "gamma"):
+        cluster_lab.wait_until_live(name, cluster_lab.nodes[name])
+
+    single = generate()
+    clustered = generate("--cluster", "--nodes", "3", redis_url=cluster_lab.redis_url)
+
+    assert len(single["token_ids"]) == 16
+    assert clustered["token_ids"] == single["token_ids"]
+    assert clustered["text"] == single["text"]
+    assert [stage["layers"] for stage in clustered["plan"]] == [[0, 10], [10, 20], [20, 30]]
+    assert sorted(stage["node"] for stage in clustered["plan"]) == ["alpha", "beta", "gamma"]
+    assert all(stage["tokens"] == 16 and stage["compute_ms"] > 0 for stage in clustered["stages"])
+    assert clustered["stages"][1]["bytes_in"] == clustered["stages"][0]["bytes_out"] > 0
+    assert Plan.objects.get().stages == clustered["plan"]
