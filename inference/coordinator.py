@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from inference import pipeline_protocol as protocol
-from inference.engine import DEFAULT_CONTEXT_LENGTH, PREFILL_BLOCK_TOKENS, GenerationStats, SequenceResult, TokenDelta
+from inference.engine import DEFAULT_CONTEXT_LENGTH, PREFILL_BLOCK_TOKENS, GenerationStats, SequenceResult, accept_token
 from inference.gguf_loader import embedding_and_head_bytes, layer_memory_bytes, read_gguf
 from inference.heartbeat import read_heartbeats
 from inference.planner import ModelMemory, NodeCapacity, plan_stages
@@ -194,24 +194,15 @@ class ClusterGeneration:
 
     def accept(self, index, token, decoder):
         result = self.results[index]
-        if token in self.coordinator.tokenizer.stop_token_ids:
-            result.finish_reason = "stop"
+        # Positions the cache holds once this token is fed back in: the prompt and every earlier token.
+        context_full = len(result.prompt_ids) + len(result.token_ids) >= self.coordinator.context_length
+        yield from accept_token(
+            result, index, token, decoder, self.coordinator.tokenizer.stop_token_ids, self.max_tokens, context_full
+        )
+        if result.finish_reason is None:
+            self.send(index, [token], chunks=[1])
         else:
-            result.token_ids.append(token)
-            text = decoder.push(token)
-            result.text += text
-            yield TokenDelta(sequence=index, token_id=token, text=text)
-            # Feeding the token back in needs one more cache position than the prompt and tokens so far.
-            positions_used = len(result.prompt_ids) + len(result.token_ids) - 1
-            if len(result.token_ids) >= self.max_tokens or positions_used >= self.coordinator.context_length:
-                result.finish_reason = "length"
-            else:
-                self.send(index, [token], chunks=[1])
-        if result.finish_reason is not None:
             self.release(seqs=[index])
-            if tail := decoder.flush():
-                result.text += tail
-                yield TokenDelta(sequence=index, token_id=None, text=tail)
 
     def unfinished(self):
         return [index for index, result in enumerate(self.results) if result.finish_reason is None]

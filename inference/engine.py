@@ -127,17 +127,30 @@ class Generation:
 
     def _accept(self, tokens: list[int], sequences, decoders, caches) -> Iterator[TokenDelta]:
         for token, index in zip(tokens, sequences):
-            result, decoder = self.results[index], decoders[index]
-            if token in self.engine.tokenizer.stop_token_ids:
-                result.finish_reason = "stop"
-            else:
-                result.token_ids.append(token)
-                text = decoder.push(token)
-                result.text += text
-                yield TokenDelta(sequence=index, token_id=token, text=text)
-                # Feeding the token just sampled back in needs one free cache position.
-                if len(result.token_ids) >= self.max_tokens or caches[index].length >= caches[index].capacity:
-                    result.finish_reason = "length"
-            if result.finish_reason is not None and (tail := decoder.flush()):
-                result.text += tail
-                yield TokenDelta(sequence=index, token_id=None, text=tail)
+            context_full = caches[index].length >= caches[index].capacity
+            yield from accept_token(
+                self.results[index], index, token, decoders[index], self.engine.tokenizer.stop_token_ids,
+                self.max_tokens, context_full,
+            )
+
+
+def accept_token(
+    result: SequenceResult, index: int, token: int, decoder: IncrementalDecoder, stop_token_ids,
+    max_tokens: int, context_full: bool,
+) -> Iterator[TokenDelta]:
+    """Record a sampled token in `result` and stream its text; set finish_reason when the sequence ends.
+
+    context_full: the KV cache has no position left to feed this token back in.
+    """
+    if token in stop_token_ids:
+        result.finish_reason = "stop"
+    else:
+        result.token_ids.append(token)
+        text = decoder.push(token)
+        result.text += text
+        yield TokenDelta(sequence=index, token_id=token, text=text)
+        if len(result.token_ids) >= max_tokens or context_full:
+            result.finish_reason = "length"
+    if result.finish_reason is not None and (tail := decoder.flush()):
+        result.text += tail
+        yield TokenDelta(sequence=index, token_id=None, text=tail)

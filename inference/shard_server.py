@@ -48,6 +48,7 @@ class ShardServer:
         self.node_name = node_name
         self.inbox = protocol.inbox_key(node_name)
         self.locate_model = locate_model
+        self.models = {}  # model reference -> GGUFModel (header only)
         self.stages = OrderedDict()  # (model, first, stop) -> StageWeights
         self.sequences = {}  # (run, epoch, seq) -> Sequence
         self.rolling = {}
@@ -85,7 +86,10 @@ class ShardServer:
     def stage_for(self, header, layers):
         key = (header["model"], *layers)
         if key not in self.stages:
-            model = read_gguf(self.locate_model(header["model"]))
+            if header["model"] not in self.models:
+                # Parsing a GGUF header takes seconds (a Python object per vocabulary entry): once per model.
+                self.models[header["model"]] = read_gguf(self.locate_model(header["model"]))
+            model = self.models[header["model"]]
             self.stages[key] = load_stage(
                 model, range(*layers), with_embedding=layers[0] == 0, with_head=layers[1] == model.config.n_layers
             )
