@@ -106,22 +106,24 @@ class GroundedAnswer:
 
 def cited_sources(question, answer, passages):
     """One source per passage given to the model, numbered as in the prompt, each pointing at the segment
-    that best supports the answer's sentences citing it (the whole answer when none cites it)."""
+    that best supports the answer: the one closest to the question plus closest to any of the answer's
+    sentences citing the passage (any sentence when none cites it). The question keeps a rambling sentence
+    from pulling the citation to a segment the answer merely borrowed words from."""
     if not passages:
         return []
-    sentences = SENTENCE_END.split(answer)
-    claims = []
-    for number in range(1, len(passages) + 1):
-        citing = [sentence for sentence in sentences if str(number) in CITATION.findall(sentence)]
-        claims.append(f"{question} {' '.join(citing) or answer}")
+    sentences = [sentence for sentence in SENTENCE_END.split(answer) if sentence.strip()]
     segment_texts = [segment["text"] for passage in passages for segment in passage.segments]
-    vectors = embed_texts(claims + segment_texts)
-    claim_vectors, segment_vectors = vectors[: len(claims)], vectors[len(claims):]
+    vectors = embed_texts([question, *sentences, *segment_texts])
+    question_vector, sentence_vectors = vectors[0], vectors[1 : 1 + len(sentences)]
+    segment_vectors = vectors[1 + len(sentences):]
     sources, offset = [], 0
-    for number, (passage, claim_vector) in enumerate(zip(passages, claim_vectors), start=1):
-        count = len(passage.segments)
-        best = passage.segments[int(np.argmax(segment_vectors[offset : offset + count] @ claim_vector))]
-        offset += count
+    for number, passage in enumerate(passages, start=1):
+        own = segment_vectors[offset : offset + len(passage.segments)]
+        offset += len(passage.segments)
+        citing = [index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]
+        claims = sentence_vectors[citing or list(range(len(sentences)))]
+        support = own @ question_vector + (np.max(own @ claims.T, axis=1) if len(claims) else 0.0)
+        best = passage.segments[int(np.argmax(support))]
         sources.append({
             "n": number,
             "video_id": passage.video.pk,

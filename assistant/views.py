@@ -52,7 +52,9 @@ def my_sources(request):
 def my_sources_context(user):
     sources = list(ingest_selectors.subscribed_sources(user))
     jobs = ingest_selectors.active_jobs([source.pk for source in sources])
-    return {"sources": sources, "active_jobs": jobs, "ingesting": bool(jobs)}
+    # A source not yet listed has no jobs yet, but its videos are about to appear.
+    unlisted = any(source.last_synced_at is None and not source.last_sync_error for source in sources)
+    return {"sources": sources, "active_jobs": jobs, "ingesting": bool(jobs) or unlisted}
 
 
 @login_required
