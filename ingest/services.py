@@ -104,7 +104,12 @@ def record_video(source, found):
     video.sources.add(source)
     stage = Job.SKIPPED if found.skip_reason else Job.DISCOVERED
     job, created = Job.objects.get_or_create(video=video, defaults={"stage": stage, "error": found.skip_reason})
-    return job.pk if created and stage == Job.DISCOVERED else None
+    if created:
+        return job.pk if stage == Job.DISCOVERED else None
+    # A stream skipped while live is ingested once it is listed as an ordinary video.
+    if stage == Job.DISCOVERED and Job.objects.filter(pk=job.pk, stage=Job.SKIPPED).update(stage=Job.DISCOVERED, error="") == 1:
+        return job.pk
+    return None
 
 
 def do_transcribe_video(job_id):
