@@ -49,6 +49,7 @@ class StageStats:
     wait_ms: float = 0.0
     bytes_in: int = 0
     bytes_out: int = 0
+    batch_rows: int = 0
 
     def add(self, trace):
         self.tokens += 1
@@ -56,6 +57,7 @@ class StageStats:
         self.wait_ms += trace["wait_ms"]
         self.bytes_in += trace["bytes_in"]
         self.bytes_out += trace["bytes_out"]
+        self.batch_rows += trace["batch"]
 
     def per_token(self):
         n = max(self.tokens, 1)
@@ -67,6 +69,7 @@ class StageStats:
             "wait_ms": round(self.wait_ms / n, 3),
             "bytes_in": self.bytes_in // n,
             "bytes_out": self.bytes_out // n,
+            "batch": round(self.batch_rows / n, 2),  # rows of the forward calls this stage's tokens went through
         }
 
 
@@ -88,11 +91,14 @@ class Coordinator:
         weight_by_throughput=False,
         record_plan=None,
         reply_timeout_s=REPLY_TIMEOUT_S,
+        model_ref=None,
     ):
-        """record_plan(stages, context_length, replaces_id) -> plan id: where plans are kept (the Plan table)."""
+        """record_plan(stages, context_length, replaces_id) -> plan id: where plans are kept (the Plan table).
+        model_ref: how shard servers find the model, a catalog name their model cache resolves
+        (default: model_path, for nodes that share this file system)."""
         self.client = client
         self.cluster_token = cluster_token
-        self.model_path = str(model_path)
+        self.model_ref = model_ref or str(model_path)
         self.model = read_gguf(model_path)
         self.tokenizer = Tokenizer(self.model)
         self.context_length = min(context_length, self.model.config.context_length)
@@ -273,7 +279,8 @@ class ClusterGeneration:
             "kind": kind,
             "run": self.run_id,
             "epoch": self.epoch,
-            "model": self.coordinator.model_path,
+            "model": self.coordinator.model_ref,
+            "n_layers": self.coordinator.model.config.n_layers,
             "reply_to": self.reply_to,
             **fields,
         }

@@ -34,6 +34,25 @@ class Sequence:
     sampler: Sampler | None  # on the last stage only
 
 
+@dataclass(eq=False)
+class Work:
+    """One sequence's rows in a message this stage received."""
+
+    header: dict
+    item: dict
+    rows: np.ndarray  # token ids [T] on the first stage, hidden states [T, D] after
+    wait_ms: float  # from the sender's push to this stage's pop: queueing plus transfer
+    sequence: Sequence
+
+
+@dataclass(eq=False)
+class Result:
+    work: Work
+    output: np.ndarray  # hidden states [T, D], or logits [1, V] on the last stage
+    compute_ms: float
+    batch: int  # rows of the forward call that produced it
+
+
 def resumed_sampler(spec, vocab_size):
     """A sampler that has seen the prompt and the tokens generated so far (a re-planned sequence)."""
     sampler = Sampler(SamplingParams(**spec["params"]), vocab_size, spec["prompt"] + spec["generated"])
@@ -42,13 +61,14 @@ def resumed_sampler(spec, vocab_size):
 
 
 class ShardServer:
-    def __init__(self, client, node_name, locate_model=str):
-        """locate_model: model reference from a load message -> local GGUF path (the model cache's job)."""
+    def __init__(self, client, node_name, locate_stage=lambda model, layers, with_embedding, with_head: model):
+        """locate_stage(model reference, layers, with_embedding, with_head) -> a local GGUF holding at
+        least those tensors (the model cache's job; by default the reference is a path)."""
         self.client = client
         self.node_name = node_name
         self.inbox = protocol.inbox_key(node_name)
-        self.locate_model = locate_model
-        self.models = {}  # model reference -> GGUFModel (header only)
+        self.locate_stage = locate_stage
+        self.models = {}  # local GGUF path -> GGUFModel (header only)
         self.stages = OrderedDict()  # (model, first, stop) -> StageWeights
         self.sequences = {}  # (run, epoch, seq) -> Sequence
         self.rolling = {}
@@ -73,8 +93,9 @@ class ShardServer:
             if header["kind"] == "load":
                 self.load(header)
             elif header["kind"] == "forward":
-                group = (header["run"], header["epoch"], header["hop"])
-                forwards.setdefault(group, []).append((header, payload))
+                # Sequences of every run that need the same layers share one batch.
+                stage_key = (header["model"], *header["route"][header["hop"]]["layers"])
+                forwards.setdefault(stage_key, []).append((header, payload))
         for group in forwards.values():
             self.run_group(group, received_at)
         for header, _ in decoded:
@@ -86,13 +107,12 @@ class ShardServer:
     def stage_for(self, header, layers):
         key = (header["model"], *layers)
         if key not in self.stages:
-            if header["model"] not in self.models:
-                # Parsing a GGUF header takes seconds (a Python object per vocabulary entry): once per model.
-                self.models[header["model"]] = read_gguf(self.locate_model(header["model"]))
-            model = self.models[header["model"]]
-            self.stages[key] = load_stage(
-                model, range(*layers), with_embedding=layers[0] == 0, with_head=layers[1] == model.config.n_layers
-            )
+            with_embedding, with_head = layers[0] == 0, layers[1] == header["n_layers"]
+            path = self.locate_stage(header["model"], range(*layers), with_embedding, with_head)
+            if path not in self.models:
+                # Parsing a GGUF header takes seconds (a Python object per vocabulary entry): once per file.
+                self.models[path] = read_gguf(path)
+            self.stages[key] = load_stage(self.models[path], range(*layers), with_embedding, with_head)
             while len(self.stages) > LOADED_STAGES_KEPT:
                 self.stages.popitem(last=False)
         self.stages.move_to_end(key)
@@ -116,49 +136,43 @@ class ShardServer:
     # ------------------------------------------------------------------ forward passes
 
     def run_group(self, group, received_at):
-        """Messages for one hop of one run: decode steps batched into one forward, the rest alone."""
+        """Messages needing one stage: all decode steps in one forward call, prefills and replays alone."""
         first_header = group[0][0]
-        route, hop = first_header["route"], first_header["hop"]
-        stage = self.stage_for(first_header, route[hop]["layers"])
-        config = stage.config
+        stage = self.stage_for(first_header, first_header["route"][first_header["hop"]]["layers"])
         is_first, is_last = stage.embedding is not None, stage.head is not None
-        work = []  # (item, rows [T] or [T, D], wait_ms, bytes_in)
+        work = []
         for header, payload in group:
-            rows = protocol.payload_array(payload, is_first, config.d_model)
+            rows = protocol.payload_array(payload, is_first, stage.config.d_model)  # [T] or [T, D]
             wait_ms = max(0.0, (received_at - header["sent_at"]) * 1000)
             offset = 0
             for item in header["items"]:
                 n_rows = sum(item["chunks"])
                 share = rows[offset : offset + n_rows]
-                work.append((item, share, wait_ms, share.nbytes))
+                work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage)))
                 offset += n_rows
-        singles, others = [], []
-        for entry in work:
-            is_decode_step = entry[0]["chunks"] == [1] and not entry[0].get("reset")
-            (singles if is_decode_step else others).append(entry)
-        results = []  # (item, output rows or logits, compute_ms, wait_ms, bytes_in, batch rows)
-        if singles:
+        steps = [entry for entry in work if entry.item["chunks"] == [1] and not entry.item.get("reset")]
+        results = []
+        if steps:
             started = time.perf_counter()
-            inputs = np.concatenate([rows for _, rows, _, _ in singles])  # [B] or [B, D]
-            segments = [Segment(self.sequence(first_header, item, stage).cache, 1) for item, *_ in singles]
-            outputs = forward(inputs, stage, segments)  # [B, D] or [B, V]
+            inputs = np.concatenate([entry.rows for entry in steps])  # [B] or [B, D]
+            outputs = forward(inputs, stage, [Segment(entry.sequence.cache, 1) for entry in steps])  # [B, D] or [B, V]
             compute_ms = (time.perf_counter() - started) * 1000
-            for index, (item, _, wait_ms, bytes_in) in enumerate(singles):
-                results.append((item, outputs[index : index + 1], compute_ms, wait_ms, bytes_in, len(singles)))
-        for item, rows, wait_ms, bytes_in in others:
-            started = time.perf_counter()
-            sequence = self.sequence(first_header, item, stage)
-            outputs, offset = [], 0
-            for n_tokens in item["chunks"]:
-                outputs.append(forward(rows[offset : offset + n_tokens], stage, [Segment(sequence.cache, n_tokens)]))
+            results += [Result(entry, outputs[index : index + 1], compute_ms, len(steps)) for index, entry in enumerate(steps)]
+        for entry in work:
+            if entry in steps:
+                continue
+            started, outputs, offset = time.perf_counter(), [], 0
+            for n_tokens in entry.item["chunks"]:
+                chunk = entry.rows[offset : offset + n_tokens]
+                outputs.append(forward(chunk, stage, [Segment(entry.sequence.cache, n_tokens)]))
                 offset += n_tokens
             # The last stage returns logits per chunk: only the final chunk's predict the next token.
             output = outputs[-1] if is_last else np.concatenate(outputs)
-            results.append((item, output, (time.perf_counter() - started) * 1000, wait_ms, bytes_in, len(rows)))
+            results.append(Result(entry, output, (time.perf_counter() - started) * 1000, len(entry.rows)))
         if is_last:
-            self.reply_tokens(first_header, results)
+            self.reply_tokens(results)
         else:
-            self.pass_on(first_header, results)
+            self.pass_on(results)
 
     def sequence(self, header, item, stage):
         key = (header["run"], header["epoch"], item["seq"])
@@ -169,31 +183,42 @@ class ShardServer:
             self.sequences[key] = Sequence(cache, sampler)
         return self.sequences[key]
 
-    def pass_on(self, header, results):
-        payload = b"".join(np.ascontiguousarray(output, dtype=protocol.HIDDEN_DTYPE).tobytes() for _, output, *_ in results)
-        items = []
-        for item, output, compute_ms, wait_ms, bytes_in, batch in results:
-            bytes_out = output.nbytes
-            items.append({**item, "trace": item.get("trace", []) + [self.trace(compute_ms, wait_ms, bytes_in, bytes_out, batch)]})
-        next_hop = header["hop"] + 1
-        message = protocol.encode({**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
-        self.client.rpush(protocol.inbox_key(header["route"][next_hop]["node"]), message)
+    def pass_on(self, results):
+        """One message on to the next stage per message received, so each run keeps its own route."""
+        by_message = {}
+        for result in results:
+            by_message.setdefault(id(result.work.header), []).append(result)
+        for message_results in by_message.values():
+            header = message_results[0].work.header
+            payload = b"".join(result.output.astype(protocol.HIDDEN_DTYPE, copy=False).tobytes() for result in message_results)
+            items = [
+                {**result.work.item, "trace": result.work.item.get("trace", []) + [self.trace(result, result.output.nbytes)]}
+                for result in message_results
+            ]
+            next_hop = header["hop"] + 1
+            message = protocol.encode({**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
+            self.client.rpush(protocol.inbox_key(header["route"][next_hop]["node"]), message)
 
-    def reply_tokens(self, header, results):
-        replies = []
-        for item, logits, compute_ms, wait_ms, bytes_in, batch in results:
-            sequence = self.sequences[(header["run"], header["epoch"], item["seq"])]
-            token = sequence.sampler.next_token(logits[-1])
-            trace = item.get("trace", []) + [self.trace(compute_ms, wait_ms, bytes_in, 8, batch)]
-            replies.append(
-                protocol.encode(
-                    {"kind": "token", "run": header["run"], "epoch": header["epoch"], "seq": item["seq"], "token": token, "trace": trace}
-                )
-            )
-        self.client.rpush(header["reply_to"], *replies)
+    def reply_tokens(self, results):
+        replies = {}
+        for result in results:
+            header, item = result.work.header, result.work.item
+            token = result.work.sequence.sampler.next_token(result.output[-1])
+            trace = item.get("trace", []) + [self.trace(result, protocol.TOKEN_DTYPE().nbytes)]
+            reply = {"kind": "token", "run": header["run"], "epoch": header["epoch"], "seq": item["seq"], "token": token, "trace": trace}
+            replies.setdefault(header["reply_to"], []).append(protocol.encode(reply))
+        for reply_to, messages in replies.items():
+            self.client.rpush(reply_to, *messages)
 
-    def trace(self, compute_ms, wait_ms, bytes_in, bytes_out, batch):
-        entry = {"node": self.node_name, "compute_ms": compute_ms, "wait_ms": wait_ms, "bytes_in": bytes_in, "bytes_out": bytes_out, "batch": batch}
+    def trace(self, result, bytes_out):
+        entry = {
+            "node": self.node_name,
+            "compute_ms": result.compute_ms,
+            "wait_ms": result.work.wait_ms,
+            "bytes_in": result.work.rows.nbytes,
+            "bytes_out": bytes_out,
+            "batch": result.batch,
+        }
         self.record_rolling_stats(entry)
         return entry
 

@@ -1,10 +1,10 @@
 import json
-import os
 import subprocess
 
 import pytest
+from django.conf import settings
 
-from inference.model_files import DEFAULT_MODEL
+from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.models import Plan
 from tests.conftest import PROJECT_DIR, child_env, manage_py
 from tests.inference.cluster_lab import cluster_lab  # noqa: F401 (fixture)
@@ -15,10 +15,10 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 PROMPT = "The three primary colors are"
 
 
-def generate(*flags, redis_url=None):
+def generate(model_path, *flags, redis_url=None):
     env = child_env(**({"REDIS_URL": redis_url} if redis_url else {}))
     completed = subprocess.run(
-        manage_py("generate", "--model", DEFAULT_MODEL, "--prompt", PROMPT, "--max-tokens", "16", "--json", *flags),
+        manage_py("generate", "--model", str(model_path), "--prompt", PROMPT, "--max-tokens", "16", "--json", *flags),
         env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
@@ -31,8 +31,11 @@ def test_three_nodes_give_the_greedy_tokens_of_the_single_node_engine(cluster_la
     for name in ("alpha", "beta", "gamma"):
         cluster_lab.wait_until_live(name, cluster_lab.nodes[name])
 
-    single = generate()
-    clustered = generate("--cluster", "--nodes", "3", redis_url=cluster_lab.redis_url)
+    # A path, not the catalog name: nodes in network namespaces cannot reach a PostgreSQL test
+    # database on 127.0.0.1, which the model cache's name lookup needs.
+    model_path = resolve_model_path(DEFAULT_MODEL, settings.MODEL_CACHE_DIR)
+    single = generate(model_path)
+    clustered = generate(model_path, "--cluster", "--nodes", "3", redis_url=cluster_lab.redis_url)
 
     assert len(single["token_ids"]) == 16
     assert clustered["token_ids"] == single["token_ids"]

@@ -36,7 +36,10 @@ class Command(BaseCommand):
             raise CommandError("--nodes needs --cluster")
         try:
             model_path = resolve_model_path(options["model"], settings.MODEL_CACHE_DIR)
-            engine = cluster_coordinator(model_path, options["nodes"]) if options["cluster"] else Engine(model_path)
+            if options["cluster"]:
+                engine = cluster_coordinator(model_path, options["model"], options["nodes"])
+            else:
+                engine = Engine(model_path)
         except (GGUFError, FileNotFoundError, ValueError) as error:
             raise CommandError(str(error)) from None
         if options["chat"] is not None:

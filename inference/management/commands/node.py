@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from assistant.celery import ANY_NODE_QUEUE, node_queue
 from assistant.config import ConfigError, check_redis_reachable, parse_node_name
 from assistant.supervisor import Child, Supervisor
+from inference import services
 from inference.cache.config import lan_address, parse_size
 from inference.heartbeat import ClusterTokenError, join_cluster, leave_cluster
-from inference.model_files import resolve_model_path
 from inference.node_agent import Heartbeat, node_describer
 from inference.redis_client import cluster_redis
 from inference.shard_server import ShardServer
@@ -40,6 +40,14 @@ NODE_SERVICES = [("worker", celery_worker)]
 def die_with_parent():
     # A node killed with -9 must not leave its worker consuming tasks for a node that is gone.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def locate_stage_file(model, layers, with_embedding, with_head):
+    """A local GGUF with at least these tensors: the file itself when the coordinator named a path,
+    else the model cache's copy, or, when this node lacks the model, only these layers' bytes from a peer."""
+    if os.path.isfile(model):
+        return model
+    return services.do_fetch_model_layers(model, layers, with_embedding, with_head)
 
 
 class Command(BaseCommand):
@@ -78,9 +86,7 @@ class Command(BaseCommand):
             supervisor.adopt(Child(service, process))
         describe = node_describer(node_name, options["host"] or lan_address(), settings.MODEL_CACHE_DIR, declared_memory)
         Heartbeat(client, settings.CLUSTER_TOKEN, describe, stop_event).start()
-        shard_server = ShardServer(
-            cluster_redis(settings.REDIS_URL), node_name, lambda model: resolve_model_path(model, settings.MODEL_CACHE_DIR)
-        )
+        shard_server = ShardServer(cluster_redis(settings.REDIS_URL), node_name, locate_stage_file)
         serving = threading.Thread(target=shard_server.serve, args=(stop_event,), name="shard-server")
         serving.start()
         self.stdout.write(f"node {node_name} joined the cluster", ending="\n")
