@@ -1,12 +1,18 @@
 """Where text is generated: the one function that picks the cluster or this node, and a uniform stream.
 
-The engine runs numpy on every core already, so one generation at a time per process gives each its full
-speed; concurrent requests queue on the lock instead of slowing each other down.
+This node's engine runs numpy on every core already, so it runs one generation at a time per process at
+full speed, and concurrent requests queue on a lock instead of slowing each other down. The cluster's shard
+servers batch concurrent sequences themselves, so its generations start at once.
 """
+import contextlib
 import functools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from django.conf import settings
+
+from inference.heartbeat import read_heartbeats
+from inference.redis_client import cluster_redis
 from inference.sampling import SamplingParams
 
 DEFAULT_MAX_TOKENS = 256
@@ -24,9 +30,11 @@ class PromptTooLong(ValueError):
 
 
 @dataclass
-class LocalModel:
+class ChatModel:
+    # inference's Engine (this node) or Coordinator (the cluster): the same generate() and tokenizer.
     engine: object
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held for the whole of one generation.
+    lock: object
 
     @property
     def context_length(self):
@@ -76,12 +84,25 @@ def local_model(model_name):
     from inference.engine import Engine
     from inference.services import do_fetch_model
 
-    return LocalModel(Engine(do_fetch_model(model_name)))
+    return ChatModel(Engine(do_fetch_model(model_name)), threading.Lock())
+
+
+@functools.cache
+def cluster_model(model_name):
+    from inference.services import cluster_coordinator, do_fetch_model
+
+    return ChatModel(cluster_coordinator(do_fetch_model(model_name), model_name), contextlib.nullcontext())
+
+
+@functools.cache
+def cluster_client():
+    return cluster_redis(settings.REDIS_URL)
 
 
 def chat_model(model_name):
-    """The cluster when nodes are up to share the layers, this node's engine otherwise."""
-    return local_model(model_name)
+    """The cluster when other nodes are up to share the layers, this node's engine otherwise."""
+    live_nodes = read_heartbeats(cluster_client(), settings.CLUSTER_TOKEN)
+    return cluster_model(model_name) if len(live_nodes) >= 2 else local_model(model_name)
 
 
 def sampling_params(temperature=0.0, top_p=1.0, seed=None):

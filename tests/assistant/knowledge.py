@@ -2,6 +2,8 @@
 embedding model and chunk store, so that retrieval runs on real vectors."""
 from datetime import datetime, timezone
 
+from django.db import transaction
+
 from ingest.chunking import chunk_segments
 from ingest.models import Job, Source, Video
 from ingest.replica import rebuild_snapshot
@@ -57,7 +59,9 @@ def indexed_video(source, video_id, title, sentences, url=None, published=dateti
     )
     video.sources.add(source)
     chunks = chunk_segments(video.segments, target_words=60, target_seconds=30.0, overlap_s=6.0)
-    store_chunks(video, chunks, embed_texts([chunk.text for chunk in chunks]))
+    vectors = embed_texts([chunk.text for chunk in chunks])
+    with transaction.atomic():  # as ingestion does: the knowledge base row is locked while chunks are written
+        store_chunks(video, chunks, vectors)
     Job.objects.create(video=video, stage=Job.INDEXED, percent=100.0)
     return video
 
