@@ -60,6 +60,9 @@ def plan_stages(memory, nodes, n_nodes=None, weight_by_throughput=False):
     n_nodes: spread over exactly that many nodes; None: one node when one can hold the whole model,
     otherwise every node that can hold at least one layer.
     """
+    if weight_by_throughput and any(node.gflops <= 0 for node in nodes):
+        unmeasured = ", ".join(node.name for node in nodes if node.gflops <= 0)
+        raise PlanError(f"cannot weight by throughput: no measured GFLOP/s for {unmeasured}")
     if n_nodes is None:
         single = [node for node in nodes if node.free_bytes >= memory.total_bytes]
         if single:

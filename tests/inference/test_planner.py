@@ -92,3 +92,10 @@ def test_measured_throughput_weights_the_split_when_asked():
         "slow": 10,
         "fast": 20,
     }
+
+
+def test_it_refuses_to_weight_by_throughput_a_node_never_measured():
+    nodes = [NodeCapacity("measured", 8 * GIB, gflops=10.0), NodeCapacity("fresh", 8 * GIB)]
+
+    with pytest.raises(PlanError, match="no measured GFLOP/s for fresh"):
+        plan_stages(uniform_model(), nodes, n_nodes=2, weight_by_throughput=True)

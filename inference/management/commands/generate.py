@@ -30,14 +30,19 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
         parser.add_argument("--cluster", action="store_true", help="run through a pipeline over the live nodes")
         parser.add_argument("--nodes", type=int, help="with --cluster: spread over exactly this many nodes")
+        parser.add_argument(
+            "--weight-by-throughput", action="store_true", help="with --cluster: scale shares by measured GFLOP/s"
+        )
 
     def handle(self, *args, **options):
-        if options["nodes"] is not None and not options["cluster"]:
-            raise CommandError("--nodes needs --cluster")
+        if (options["nodes"] is not None or options["weight_by_throughput"]) and not options["cluster"]:
+            raise CommandError("--nodes and --weight-by-throughput need --cluster")
         try:
             model_path = resolve_model_path(options["model"], settings.MODEL_CACHE_DIR)
             if options["cluster"]:
-                engine = cluster_coordinator(model_path, options["model"], options["nodes"])
+                engine = cluster_coordinator(
+                    model_path, options["model"], options["nodes"], options["weight_by_throughput"]
+                )
             else:
                 engine = Engine(model_path)
         except (GGUFError, FileNotFoundError, ValueError) as error:
