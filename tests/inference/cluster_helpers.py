@@ -2,6 +2,8 @@
 import os
 import time
 
+import pytest
+
 from inference.heartbeat import NodeInfo
 from inference.redis_client import cluster_redis
 
@@ -23,3 +25,12 @@ def node_info(name, free_gib=8, gflops=10.0, host="127.0.0.1"):
         name=name, host=host, total_ram=2 * free_gib * GIB, free_ram=free_gib * GIB, cores=2, gflops=gflops,
         started_at=time.time(),
     )
+
+
+@pytest.fixture
+def cluster_redis_db(settings):
+    """The isolated database, also as the REDIS_URL that code under test reads from settings."""
+    client = isolated_redis()
+    settings.REDIS_URL = f"{settings.REDIS_URL.rsplit('/', 1)[0]}/{CLUSTER_TEST_DB}"
+    yield client
+    client.flushdb()

@@ -4,17 +4,9 @@ from inference.heartbeat import publish_heartbeat
 from inference.models import Node
 from inference.pipeline_protocol import stats_key
 from inference.services import do_record_plan
-from tests.inference.cluster_helpers import CLUSTER_TEST_DB, isolated_redis, node_info
+from tests.inference.cluster_helpers import cluster_redis_db, node_info  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cluster_redis_db(settings):
-    client = isolated_redis()
-    settings.REDIS_URL = f"{settings.REDIS_URL.rsplit('/', 1)[0]}/{CLUSTER_TEST_DB}"
-    yield client
-    client.flushdb()
 
 
 def test_the_node_list_draws_the_topology_of_the_latest_plan_and_refreshes(admin_client, cluster_redis_db, settings):

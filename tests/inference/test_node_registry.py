@@ -12,22 +12,15 @@ from inference.heartbeat import (
 from inference.models import Node
 from inference.selectors import live_nodes
 from inference.services import do_sync_nodes
-from tests.inference.cluster_helpers import isolated_redis, node_info
+from tests.inference.cluster_helpers import cluster_redis_db, node_info  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def redis_db():
-    client = isolated_redis()
-    yield client
-    client.flushdb()
+def test_a_heartbeat_puts_the_node_in_the_table_as_up(cluster_redis_db):
+    publish_heartbeat(cluster_redis_db, node_info("alpha", free_gib=8), settings.CLUSTER_TOKEN)
 
-
-def test_a_heartbeat_puts_the_node_in_the_table_as_up(redis_db):
-    publish_heartbeat(redis_db, node_info("alpha", free_gib=8), settings.CLUSTER_TOKEN)
-
-    do_sync_nodes(redis_db)
+    do_sync_nodes(cluster_redis_db)
 
     node = Node.objects.get(name="alpha")
     assert node.status == Node.UP
@@ -35,49 +28,49 @@ def test_a_heartbeat_puts_the_node_in_the_table_as_up(redis_db):
     assert [n.name for n in live_nodes()] == ["alpha"]
 
 
-def test_a_heartbeat_expires_after_the_ttl(redis_db):
+def test_a_heartbeat_expires_after_the_ttl(cluster_redis_db):
     info = node_info("alpha")
-    publish_heartbeat(redis_db, info, settings.CLUSTER_TOKEN)
+    publish_heartbeat(cluster_redis_db, info, settings.CLUSTER_TOKEN)
 
-    assert 0 < redis_db.ttl(info.key()) <= HEARTBEAT_TTL_S == 10
+    assert 0 < cluster_redis_db.ttl(info.key()) <= HEARTBEAT_TTL_S == 10
 
 
-def test_a_node_whose_heartbeat_expired_is_marked_down(redis_db):
+def test_a_node_whose_heartbeat_expired_is_marked_down(cluster_redis_db):
     info = node_info("alpha")
-    publish_heartbeat(redis_db, info, settings.CLUSTER_TOKEN)
-    do_sync_nodes(redis_db)
-    redis_db.pexpire(info.key(), 1)  # what the TTL does 10 s after the last beat
+    publish_heartbeat(cluster_redis_db, info, settings.CLUSTER_TOKEN)
+    do_sync_nodes(cluster_redis_db)
+    cluster_redis_db.pexpire(info.key(), 1)  # what the TTL does 10 s after the last beat
 
-    while redis_db.exists(info.key()):
+    while cluster_redis_db.exists(info.key()):
         pass
-    do_sync_nodes(redis_db)
+    do_sync_nodes(cluster_redis_db)
 
     assert Node.objects.get(name="alpha").status == Node.DOWN
     assert live_nodes() == []
 
 
-def test_a_node_that_leaves_cleanly_is_marked_left(redis_db):
-    publish_heartbeat(redis_db, node_info("alpha"), settings.CLUSTER_TOKEN)
-    publish_heartbeat(redis_db, node_info("beta"), settings.CLUSTER_TOKEN)
-    do_sync_nodes(redis_db)
+def test_a_node_that_leaves_cleanly_is_marked_left(cluster_redis_db):
+    publish_heartbeat(cluster_redis_db, node_info("alpha"), settings.CLUSTER_TOKEN)
+    publish_heartbeat(cluster_redis_db, node_info("beta"), settings.CLUSTER_TOKEN)
+    do_sync_nodes(cluster_redis_db)
 
-    leave_cluster(redis_db, "beta")
-    do_sync_nodes(redis_db)
+    leave_cluster(cluster_redis_db, "beta")
+    do_sync_nodes(cluster_redis_db)
 
     assert Node.objects.get(name="beta").status == Node.LEFT
     assert [n.name for n in live_nodes()] == ["alpha"]
 
 
-def test_it_refuses_a_node_with_another_cluster_token(redis_db):
-    join_cluster(redis_db, "the-cluster-token")
+def test_it_refuses_a_node_with_another_cluster_token(cluster_redis_db):
+    join_cluster(cluster_redis_db, "the-cluster-token")
 
     with pytest.raises(ClusterTokenError, match="CLUSTER_TOKEN"):
-        join_cluster(redis_db, "another-token")
-    join_cluster(redis_db, "the-cluster-token")
+        join_cluster(cluster_redis_db, "another-token")
+    join_cluster(cluster_redis_db, "the-cluster-token")
 
 
-def test_it_ignores_heartbeats_signed_with_another_token(redis_db):
-    publish_heartbeat(redis_db, node_info("intruder"), "another-token")
-    publish_heartbeat(redis_db, node_info("member"), settings.CLUSTER_TOKEN)
+def test_it_ignores_heartbeats_signed_with_another_token(cluster_redis_db):
+    publish_heartbeat(cluster_redis_db, node_info("intruder"), "another-token")
+    publish_heartbeat(cluster_redis_db, node_info("member"), settings.CLUSTER_TOKEN)
 
-    assert [info.name for info in read_heartbeats(redis_db, settings.CLUSTER_TOKEN)] == ["member"]
+    assert [info.name for info in read_heartbeats(cluster_redis_db, settings.CLUSTER_TOKEN)] == ["member"]
