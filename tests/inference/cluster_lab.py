@@ -28,6 +28,17 @@ def namespaces_work():
     return True
 
 
+def netem_works():
+    """Whether this kernel has the netem qdisc (some VM kernels ship without it)."""
+    probe = f"kt-netem-{os.getpid()}"
+    run("ip", "netns", "add", probe)
+    try:
+        added = subprocess.run(["ip", "netns", "exec", probe, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"], capture_output=True)
+        return added.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+
+
 def run(*argv):
     subprocess.run(argv, check=True, capture_output=True)
 
@@ -42,7 +53,7 @@ def free_port():
 
 class ClusterLab:
     def __init__(self, work_dir, cluster_token, env=None, use_namespaces=None, link=None):
-        """link: tc netem arguments for every node's link, e.g. ["rate", "1gbit", "delay", "0.5ms"]."""
+        """link: a tc qdisc for every node's link, e.g. ["netem", "rate", "1gbit", "delay", "0.5ms"]."""
         self.work_dir = Path(work_dir)
         self.cluster_token = cluster_token
         self.env = env or {}
@@ -105,8 +116,8 @@ class ClusterLab:
         run(*inside, "ip", "route", "add", "default", "via", self.host)
         if self.link:
             # Shape both directions: the node's egress inside, the bridge port's egress outside.
-            run(*inside, "tc", "qdisc", "add", "dev", node_side, "root", "netem", *self.link)
-            run("tc", "qdisc", "add", "dev", host_side, "root", "netem", *self.link)
+            run(*inside, "tc", "qdisc", "add", "dev", node_side, "root", *self.link)
+            run("tc", "qdisc", "add", "dev", host_side, "root", *self.link)
         return inside
 
     def start_node(self, name, *node_args, wait=True, **env):
