@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from inference.forward import forward
-from inference.gguf_loader import StageWeights, load_stage, read_gguf
+from inference.gguf_loader import StageWeights, load_stage, read_gguf, without_tokenizer_vocabulary
 from inference.kv_cache import KVCache, Segment
 from inference.sampling import Sampler, SamplingParams
 from inference.tokenizer import IncrementalDecoder, Tokenizer
@@ -61,6 +61,8 @@ class Engine:
         self.config = self.model.config
         self.context_length = min(context_length, self.config.context_length)
         self.tokenizer = Tokenizer(self.model)
+        # The tokenizer holds its own vocabulary; the metadata's Python lists of it would cost ~15 MB more.
+        self.model = without_tokenizer_vocabulary(self.model)
         self.weights: StageWeights = load_stage(
             self.model, range(self.config.n_layers), with_embedding=True, with_head=True
         )

@@ -10,7 +10,7 @@ pipeline stage only ever touches the bytes of its own layers.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFReader
@@ -41,6 +41,7 @@ HEAD_TENSOR = "output.weight"
 ROPE_FACTORS_TENSOR = "rope_freqs.weight"
 
 FLOAT32_BYTES = 4
+TOKENIZER_VOCABULARY_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores")
 
 
 class GGUFError(ValueError):
@@ -99,6 +100,12 @@ def read_gguf(path: str | os.PathLike) -> GGUFModel:
     _check_not_truncated(path, tensors)
     config = _config_from_metadata(path, metadata, tensors)
     return GGUFModel(path=path, config=config, tensors=tensors, metadata=metadata)
+
+
+def without_tokenizer_vocabulary(model: GGUFModel) -> GGUFModel:
+    """The same model without the tokenizer's vocabulary lists, for once a tokenizer is built."""
+    metadata = {key: value for key, value in model.metadata.items() if key not in TOKENIZER_VOCABULARY_KEYS}
+    return replace(model, metadata=metadata)
 
 
 def _open_reader(path: str) -> GGUFReader:
