@@ -24,7 +24,7 @@ from inference.planner import ModelMemory, NodeCapacity, plan_stages
 from inference.tokenizer import IncrementalDecoder, Tokenizer
 
 REPLY_TIMEOUT_S = 2.0
-HEARTBEAT_STALE_S = 4.0
+HEARTBEAT_STALE_S = 6.0
 # A stage that is alive (heartbeat fresh) but silent this long is treated as hung.
 SILENT_STAGE_LIMIT_S = 300.0
 
@@ -77,7 +77,7 @@ class StageStats:
 class ClusterStats(GenerationStats):
     plans: list = field(default_factory=list)  # every plan used, the last one current
     dead_nodes: list = field(default_factory=list)
-    stages: list = field(default_factory=list)  # StageStats of the current plan
+    stages: list = field(default_factory=list)  # StageStats of the current plan, decode steps only
 
 
 class Coordinator:
@@ -123,6 +123,8 @@ class Coordinator:
             for info in self.live_heartbeats().values()
             if info.name not in excluded
         ]
+        if not nodes:
+            raise PlanError("no live node to run the model on (every node is down or was declared dead)")
         # Asked for N nodes and one died: spread over the survivors rather than fail the stream.
         n_nodes = min(self.n_nodes, len(nodes)) if self.n_nodes and excluded else self.n_nodes
         return [stage.as_json() for stage in plan_stages(self.memory, nodes, n_nodes, self.weight_by_throughput)]
@@ -183,8 +185,9 @@ class ClusterGeneration:
                 if header["epoch"] != self.epoch or header["kind"] != "token":
                     continue  # a late reply from a plan that has since been replaced
                 index = header["seq"]
-                for trace, stage in zip(header["trace"], self.stats.stages):
-                    stage.add(trace)
+                if not header["prefill"]:
+                    for trace, stage in zip(header["trace"], self.stats.stages):
+                        stage.add(trace)
                 yield from self.accept(index, header["token"], decoders[index])
                 if first_token_at is None and all(r.token_ids or r.finish_reason for r in self.results):
                     first_token_at = time.perf_counter()

@@ -205,7 +205,15 @@ class ShardServer:
             header, item = result.work.header, result.work.item
             token = result.work.sequence.sampler.next_token(result.output[-1])
             trace = item.get("trace", []) + [self.trace(result, protocol.TOKEN_DTYPE().nbytes)]
-            reply = {"kind": "token", "run": header["run"], "epoch": header["epoch"], "seq": item["seq"], "token": token, "trace": trace}
+            reply = {
+                "kind": "token",
+                "run": header["run"],
+                "epoch": header["epoch"],
+                "seq": item["seq"],
+                "token": token,
+                "prefill": bool(item.get("reset")),  # a prompt (or replay) rather than one decode step
+                "trace": trace,
+            }
             replies.setdefault(header["reply_to"], []).append(protocol.encode(reply))
         for reply_to, messages in replies.items():
             self.client.rpush(reply_to, *messages)
