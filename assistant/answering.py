@@ -8,7 +8,7 @@ import numpy as np
 
 from assistant import retrieval
 from assistant.generation import DEFAULT_MAX_TOKENS, chat_model, sampling_params
-from ingest.services import embed_texts
+from assistant.retrieval import embed_texts
 
 DEFAULT_LLM = "smollm2-135m-instruct"
 GROUNDED_MODEL = "kotatsu"

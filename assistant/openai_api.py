@@ -6,6 +6,7 @@ libraries raise their usual exception classes.
 import base64
 import functools
 import json
+import logging
 import time
 import uuid
 
@@ -17,12 +18,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
+from assistant.retrieval import embed_texts, embedding_model_dir
 from assistant.selectors import catalog_model_names, get_user_for_api_key
 from assistant.streaming import iterate_in_thread, sse_event
-from inference.services import do_fetch_model
 from ingest.embedding import load_encoder
-from ingest.services import embed_texts
 
+logger = logging.getLogger(__name__)
 MAX_EMBEDDING_INPUTS = 2048
 CHAT_ROLES = {"system", "user", "assistant"}
 
@@ -117,7 +118,7 @@ def embedding_inputs(value):
 
 def count_embedding_tokens(texts):
     """Tokens the embedding model reads, special tokens included and cut at its maximum length as it cuts."""
-    encoder = load_encoder(str(do_fetch_model(settings.INGEST_EMBEDDING_MODEL)))
+    encoder = load_encoder(embedding_model_dir())
     encoded = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_seq_length)
     return sum(len(ids) for ids in encoded["input_ids"])
 
@@ -140,7 +141,11 @@ async def chat_completions(request):
         return StreamingHttpResponse(
             chat.sse(completion, events), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    content = "".join([delta async for delta in events])
+    try:
+        content = "".join([delta async for delta in events])
+    except Exception as error:
+        logger.exception("chat completion %s failed", chat.id)
+        raise ApiError(500, f"Generation failed: {error}", error_type="server_error") from None
     return JsonResponse(chat.response(completion, content))
 
 
@@ -204,6 +209,7 @@ class ChatRequest:
             async for delta in deltas:
                 yield sse_event(self.chunk({"content": delta}))
         except Exception as error:  # the stream has begun: the error can only be reported inside it
+            logger.exception("chat completion %s failed", self.id)
             yield sse_event(ApiError(500, f"Generation failed: {error}", error_type="server_error").as_dict())
             return
         last = self.chunk({}, completion.finish_reason)

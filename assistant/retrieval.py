@@ -5,16 +5,19 @@ Dense search catches paraphrases; BM25 catches names, numbers and jargon the emb
 Reciprocal rank fusion needs no calibration between their incomparable scores. Relevance, however, is
 judged on the embedding's cosine alone: it is the only score with a meaning across questions.
 """
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from rank_bm25 import BM25Okapi
 
+from inference.services import do_fetch_model
+from ingest.embedding import embed
 from ingest.models import Chunk, KnowledgeBase
 from ingest.replica import current_replica
-from ingest.services import embed_texts
 
 CANDIDATES_PER_RETRIEVER = 20
 # Filters are applied after search: ask for more so that enough candidates survive them.
@@ -23,6 +26,18 @@ RRF_K = 60
 # all-MiniLM-L6-v2 cosine: unrelated text scores below ~0.2, a passage on the question's topic above ~0.35.
 MIN_RELEVANCE = 0.3
 WORD = re.compile(r"\w+")
+
+
+@functools.cache
+def embedding_model_dir():
+    """Resolved once per process: do_fetch_model records the holding in the database, a write that every
+    question would otherwise make, twice."""
+    return str(do_fetch_model(settings.INGEST_EMBEDDING_MODEL))
+
+
+def embed_texts(texts):
+    """Ingestion's embedding function (the same model and normalization), on the hot path of questions."""
+    return embed(embedding_model_dir(), texts)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,16 @@
 """Reads of the assistant app."""
+from datetime import timedelta
+
 import numpy as np
 from django.utils import timezone
 
 from assistant.models import ApiKey, Conversation, Message
+from assistant.retrieval import embed_texts
 from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
-from ingest.services import embed_texts
 
 API_MODEL_KINDS = ("llm", "embedding")
+LAST_USED_PRECISION = timedelta(minutes=1)
 WORTH_WATCHING_CANDIDATES = 50
 INTEREST_QUESTIONS = 20
 INTEREST_SOURCE_CHUNKS = 5000
@@ -24,7 +27,10 @@ def get_user_for_api_key(raw_key):
     )
     if api_key is None:
         return None
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    # At most one write a minute per key: a busy client must not turn every request into a database write.
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_PRECISION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     return api_key.user
 
 

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from assistant.models import ApiKey, Conversation, DashboardVisit, Message, VideoSummary
+from assistant.retrieval import embed_texts
 from ingest.models import Video
-from ingest.services import embed_texts
 
 TITLE_LENGTH = 80
 SUMMARY_SEGMENTS = 3
