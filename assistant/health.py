@@ -52,6 +52,12 @@ def check_model_cache():
     result = {"ok": writable, "path": str(path), "writable": writable, "free_bytes": shutil.disk_usage(path).free}
     if not writable:
         result["error"] = "not writable"
+        return result
+    from inference.selectors import model_store
+
+    cached = model_store().cached_models()
+    result["models"] = sorted(model.name for model in cached)
+    result["cached_bytes"] = sum(model.size for model in cached)
     return result
 
 

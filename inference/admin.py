@@ -1,9 +1,82 @@
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
-from inference.models import Node, Plan
+from inference.cache.peers import running_fetches
+from inference.models import ModelEntry, ModelSource, Node, Plan
+from inference.redis_client import cluster_redis
 from inference.selectors import all_nodes, recent_plans
-from inference.services import do_sync_nodes
+from inference.services import ModelCacheError, do_send_to_live_nodes, do_sync_nodes
+from inference.tasks import evict_cached_model, fetch_model, verify_cached_model
 from inference.topology import cluster_topology
+
+
+class ModelSourceInline(admin.TabularInline):
+    model = ModelSource
+    extra = 0
+    fields = ["position", "kind", "location", "convert", "sha256"]
+
+
+@admin.register(ModelEntry)
+class ModelEntryAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "format", "size_in_mb", "short_sha256", "nodes_holding", "fetches", "is_default", "pinned"]
+    list_filter = ["kind", "is_default", "pinned"]
+    search_fields = ["name", "sha256"]
+    inlines = [ModelSourceInline]
+    actions = ["pull_to_all_nodes", "verify_on_all_nodes", "evict_from_all_nodes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("holdings")
+
+    def changelist_view(self, request, extra_context=None):
+        # One Redis read per page, not one per row.
+        self.running = running_fetches(cluster_redis(settings.REDIS_URL))
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="size", ordering="size")
+    def size_in_mb(self, model):
+        return f"{model.size / 1e6:.1f} MB"
+
+    @admin.display(description="sha256")
+    def short_sha256(self, model):
+        return format_html('<code title="{}">{}…</code>', model.sha256, model.sha256[:12])
+
+    @admin.display(description="held by")
+    def nodes_holding(self, model):
+        return ", ".join(holding.node_name for holding in model.holdings.all()) or "-"
+
+    @admin.display(description="running fetches")
+    def fetches(self, model):
+        running = getattr(self, "running", {}).get(model.name, {})
+        return format_html_join(
+            "",
+            '<div>{} ← {} <progress max="{}" value="{}"></progress></div>',
+            ((node, state["from"], state["total"] or 0, state["done"]) for node, state in sorted(running.items())),
+        ) or "-"
+
+    def send_to_all_nodes(self, request, queryset, task, verb):
+        for model in queryset:
+            try:
+                sent = do_send_to_live_nodes(task, model.name)
+            except ModelCacheError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                continue
+            if sent:
+                self.message_user(request, f"{model.name}: {verb} on {', '.join(sent)}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{model.name}: no live node runs a worker.", messages.WARNING)
+
+    @admin.action(description="Pull to all nodes")
+    def pull_to_all_nodes(self, request, queryset):
+        self.send_to_all_nodes(request, queryset, fetch_model, "pulling")
+
+    @admin.action(description="Verify on all nodes (a corrupt copy is quarantined)")
+    def verify_on_all_nodes(self, request, queryset):
+        self.send_to_all_nodes(request, queryset, verify_cached_model, "verifying")
+
+    @admin.action(description="Evict from all nodes")
+    def evict_from_all_nodes(self, request, queryset):
+        self.send_to_all_nodes(request, queryset, evict_cached_model, "evicting")
 
 
 @admin.register(Node)

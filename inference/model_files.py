@@ -11,11 +11,13 @@ from pathlib import Path
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
-def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """A .gguf path as given, or the GGUF of a catalog model (inference.models.ModelEntry) from the cache.
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MODEL_CACHE_DIR") or "~/.cache/kotatsu/models").expanduser()
 
-    The cache is always settings.MODEL_CACHE_DIR; `cache_dir` is accepted for existing callers only.
-    """
+
+def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """A .gguf path as given, or the GGUF of a catalog model (inference.models.ModelEntry) from the model
+    cache at `cache_dir` (default: settings.MODEL_CACHE_DIR). Names need Django and its database."""
     if name_or_path.endswith(".gguf") or os.path.sep in name_or_path:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
@@ -24,6 +26,6 @@ def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = 
     from inference.services import ModelCacheError, do_fetch_model  # Django parts, loaded only for names
 
     try:
-        return do_fetch_model(name_or_path.lower())
+        return do_fetch_model(name_or_path.lower(), cache_dir=cache_dir)
     except ModelCacheError as error:
         raise ValueError(f"{error}; or give a .gguf path") from None

@@ -4,6 +4,7 @@ import random
 from django.conf import settings
 
 from inference.cache.peers import live_peer_urls
+from inference.cache.store import BlobStore
 from inference.models import ModelEntry, ModelHolding, Node, Plan
 
 
@@ -36,3 +37,14 @@ def live_peers_holding(model, client):
 def model_catalog():
     """Every catalog model with its holdings, for the admin and `models list`."""
     return list(ModelEntry.objects.prefetch_related("holdings", "sources"))
+
+
+def model_store():
+    """This node's model cache."""
+    return BlobStore(settings.MODEL_CACHE_DIR)
+
+
+def cached_model_names():
+    """Names of the models this node's cache holds."""
+    return {cached.name for cached in model_store().cached_models()}
+

@@ -4,15 +4,18 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
 import redis
+import requests
 from django.conf import settings
 
 from assistant.celery import node_queue
 from inference.cache.config import load_cache_config
+from inference.cache.gguf_shards import fetch_gguf_layers
 from inference.cache.http_fetch import FetchError, download
 from inference.cache.peer_server import TOKEN_HEADER
 from inference.cache.peers import ORIGIN_LOCK_PREFIX, ORIGIN_LOCK_TTL_S, clear_progress, live_peer_urls, publish_progress
@@ -20,11 +23,13 @@ from inference.cache.pypi import PackageError
 from inference.cache.sources import SourceError, produce, url_partial_path
 from inference.cache.store import BlobStore, StoreError
 from inference.cache.whisper_ct2 import ConversionError
+from inference.catalog import built_in_model_names, install_built_in_models
 from inference.coordinator import Coordinator
+from inference.gguf_loader import GGUFError
 from inference.heartbeat import left_node_names, read_heartbeats
-from inference.models import ModelEntry, ModelHolding, Node, Plan
+from inference.models import ModelEntry, ModelHolding, ModelSource, Node, Plan
 from inference.redis_client import cluster_redis
-from inference.selectors import live_peers_holding
+from inference.selectors import live_peers_holding, model_store
 from inference.shard_server import rolling_stage_stats
 
 log = logging.getLogger(__name__)
@@ -73,10 +78,8 @@ def do_record_plan(model_name, stages, context_length, replaces_id=None):
     ).pk
 
 
-def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughput=False):
-    """A Coordinator over the live nodes that stores each of its plans in the Plan table.
-
-    model_ref: the catalog name (or path) the nodes' model caches resolve to get their layers."""
+def cluster_coordinator(model_path, n_nodes=None, weight_by_throughput=False):
+    """A Coordinator over the live nodes that stores each of its plans in the Plan table."""
     client = cluster_redis(settings.REDIS_URL)
     do_sync_nodes(client)
     return Coordinator(
@@ -85,8 +88,7 @@ def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughpu
         model_path,
         n_nodes=n_nodes,
         weight_by_throughput=weight_by_throughput,
-        record_plan=partial(do_record_plan, Path(model_ref).name),
-        model_ref=model_ref,
+        record_plan=partial(do_record_plan, Path(model_path).name),
     )
 
 
@@ -96,19 +98,16 @@ class ModelCacheError(Exception):
     """A model that cannot be made available on this node; the message names it and says why."""
 
 
-def model_store():
-    return BlobStore(settings.MODEL_CACHE_DIR)
-
-
-def do_fetch_model(name, progress=None):
+def do_fetch_model(name, progress=None, cache_dir=None):
     """Make the catalog model `name` ready in this node's cache and return the path to load it from.
 
     Order: a verified local copy; a live peer that holds it; otherwise the catalog's sources, by
     one node of the cluster at a time (a Redis lock), so the origin is contacted once per cluster
     while the other nodes wait and then copy from that node. `progress(done, total)` sees the bytes.
+    `cache_dir` overrides settings.MODEL_CACHE_DIR.
     """
     model = catalog_model(name)
-    store = model_store()
+    store = BlobStore(cache_dir) if cache_dir else model_store()
     # One fetch per model per node, even with several worker processes asking at once.
     with store.lock(f"model-{model.name}"):
         digest = _intact_local_digest(store, model) or _fetch_into_store(store, model, progress)
@@ -124,11 +123,14 @@ def do_fetch_model(name, progress=None):
 
 
 def catalog_model(name):
-    try:
-        return ModelEntry.objects.prefetch_related("sources").get(name=name)
-    except ModelEntry.DoesNotExist:
+    model = ModelEntry.objects.prefetch_related("sources").filter(name=name).first()
+    if model is None and name in built_in_model_names():
+        install_built_in_models(ModelEntry, ModelSource)
+        model = ModelEntry.objects.prefetch_related("sources").get(name=name)
+    if model is None:
         known = ", ".join(ModelEntry.objects.values_list("name", flat=True)) or "none"
-        raise ModelCacheError(f"{name!r} is not in the model catalog (known: {known})") from None
+        raise ModelCacheError(f"{name!r} is not in the model catalog (known: {known})")
+    return model
 
 
 def artifact_path(store, model, digest):
@@ -155,7 +157,7 @@ def _fetch_into_store(store, model, progress):
         if digest:
             return digest
         lock = client.lock(f"{ORIGIN_LOCK_PREFIX}{model.name}", timeout=ORIGIN_LOCK_TTL_S)
-        if lock.acquire(blocking=False):
+        if lock.acquire(blocking=False, token=f"{settings.NODE_NAME}:{os.getpid()}:{uuid.uuid4().hex}"):
             try:
                 # A peer may have finished between our look and our lock.
                 return _copy_from_peer(store, model, client, progress) or _fetch_from_sources(
@@ -164,8 +166,36 @@ def _fetch_into_store(store, model, progress):
             finally:
                 _release(lock)
         log.info("%s: another node is fetching it from the origin; waiting to copy from that node", model.name)
-        while client.exists(lock.name):
+        while client.exists(lock.name) and not _broke_lock_of_dead_local_holder(client, lock.name):
             time.sleep(0.5)
+
+
+def _broke_lock_of_dead_local_holder(client, lock_name):
+    """Free the origin lock at once when its holder was a process of this node that died (kill -9),
+    instead of waiting for it to expire. WATCH makes sure it is still that holder's lock we delete."""
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(lock_name)
+            holder = (pipe.get(lock_name) or b"::").decode()
+            node_name, pid, _ = holder.split(":", 2)
+            if node_name != settings.NODE_NAME or not pid.isdigit() or process_is_alive(int(pid)):
+                return False
+            pipe.multi()
+            pipe.delete(lock_name)
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return False
+
+
+def process_is_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _release(lock):
@@ -256,6 +286,34 @@ def _evict_beyond_limit(store, keep):
         ModelHolding.objects.filter(node_name=settings.NODE_NAME, model__name__in=evicted).delete()
 
 
+def do_fetch_model_layers(name, layers, with_embedding=False, with_head=False):
+    """A GGUF file holding only the header and the tensors of `layers` (a range), copied by byte ranges
+    from a live peer that holds the model; the whole cached file when this node has it already."""
+    model = catalog_model(name)
+    if model.format != "gguf":
+        raise ModelCacheError(f"{name} is a {model.format} model; only a GGUF can be fetched by layers")
+    store = model_store()
+    local = _intact_local_digest(store, model)
+    if local:
+        return store.blob_path(local)
+    label = f"layers-{layers.start}-{layers.stop}" + ("-embedding" if with_embedding else "") + ("-head" if with_head else "")
+    for node_name, url, digest in live_peers_holding(model, cluster_redis(settings.REDIS_URL)):
+        destination = store.shard_path(digest, label)
+        partial = destination.with_name(f".{destination.name}.{os.getpid()}")
+        try:
+            fetch_gguf_layers(
+                f"{url}/blobs/{digest}", partial, layers, with_embedding, with_head,
+                headers={TOKEN_HEADER: settings.CLUSTER_TOKEN},
+            )
+        except (FetchError, GGUFError, requests.RequestException) as error:
+            log.warning("%s: layers %s from peer %s failed, trying the next: %s", name, label, node_name, error)
+            partial.unlink(missing_ok=True)
+            continue
+        os.replace(partial, destination)
+        return destination
+    raise ModelCacheError(f"{name}: no live peer holds it; pull it on one node first")
+
+
 def do_verify_models(name=None):
     """Rehash this node's cached blobs (or one model's); a corrupt blob is quarantined and forgotten.
 
@@ -296,7 +354,10 @@ def do_import_model(path, name):
         raise ModelCacheError(f"{path}: no such file or folder")
     store = model_store()
     digest = store.add_directory(path) if path.is_dir() else store.add_file(path)
-    model = ModelEntry.objects.filter(name=name).first()
+    try:
+        model = catalog_model(name)
+    except ModelCacheError:
+        model = None
     if model is None:
         kind, format = ("embedding", "directory") if path.is_dir() else IMPORT_FORMATS.get(path.suffix, (None, None))
         if kind is None:
@@ -306,6 +367,7 @@ def do_import_model(path, name):
         )
         model.sources.create(position=0, kind="path", location=str(path))
     elif digest not in model.accepted_digests():
+        store.discard_if_unreferenced(digest)
         raise ModelCacheError(f"{path}: sha256 {digest} is not {name}'s ({model.sha256})")
     store.set_ref(model.name, digest)
     ModelHolding.objects.update_or_create(
@@ -316,13 +378,10 @@ def do_import_model(path, name):
     return model
 
 
-def do_pull_on_all_nodes(name):
-    """Ask every live node's worker to fetch the model; returns {node name: Celery AsyncResult}."""
-    from inference.tasks import fetch_model
-
+def do_send_to_live_nodes(task, name):
+    """Run a model task (fetch, verify, evict) on every live node's own queue; {node name: AsyncResult}."""
     model = catalog_model(name)
     client = cluster_redis(settings.REDIS_URL)
     return {
-        node_name: fetch_model.apply_async(args=[model.pk], queue=node_queue(node_name))
-        for node_name in live_peer_urls(client)
+        node_name: task.apply_async(args=[model.pk], queue=node_queue(node_name)) for node_name in live_peer_urls(client)
     }

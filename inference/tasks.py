@@ -11,7 +11,8 @@ from inference.cache.peer_server import PeerServer
 from inference.cache.peers import PEER_KEY_PREFIX, start_advertising
 from inference.models import ModelEntry
 from inference.redis_client import cluster_redis
-from inference.services import do_fetch_model, model_store
+from inference.selectors import cached_model_names, model_store
+from inference.services import do_evict_model, do_fetch_model, do_verify_models
 
 log = logging.getLogger(__name__)
 RUNNING = {}
@@ -21,6 +22,19 @@ RUNNING = {}
 def fetch_model(model_id):
     """Make the model ready in this node's cache (sent to a node's own queue); returns the path."""
     return str(do_fetch_model(ModelEntry.objects.get(pk=model_id).name))
+
+
+@shared_task
+def verify_cached_model(model_id):
+    """Rehash this node's copy (a corrupt one is quarantined); returns whether it is intact, None if absent."""
+    name = ModelEntry.objects.get(pk=model_id).name
+    results = do_verify_models(name) if name in cached_model_names() else []
+    return all(intact for _, _, intact in results) if results else None
+
+
+@shared_task
+def evict_cached_model(model_id):
+    return do_evict_model(ModelEntry.objects.get(pk=model_id).name)
 
 
 @worker_ready.connect

@@ -5,6 +5,7 @@ Layout under the cache root:
     unpacked/<sha256>/      a tar blob unpacked, for models that are directories
     refs/<model name>       the sha256 of the model's blob; its mtime is the model's last use (LRU)
     partial/<key>.part      downloads in progress, kept across crashes so they resume
+    shards/                 GGUFs fetched in part (header + some layers' tensors), never served to peers
     quarantine/             blobs that failed verification, kept for inspection
     locks/                  file locks: several processes on one node share the store safely
 """
@@ -70,7 +71,7 @@ def pack_directory(source_dir, destination):
 class BlobStore:
     def __init__(self, root):
         self.root = Path(root)
-        for folder in ("blobs", "unpacked", "refs", "partial", "quarantine", "locks"):
+        for folder in ("blobs", "unpacked", "refs", "partial", "shards", "quarantine", "locks"):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ paths and locks
@@ -82,6 +83,9 @@ class BlobStore:
 
     def partial_path(self, key):
         return self.root / "partial" / f"{key}.part"
+
+    def shard_path(self, sha256, label):
+        return self.root / "shards" / f"{self.blob_path(sha256).name}.{label}.gguf"
 
     def lock(self, name):
         """A lock shared by every process on this node; the OS releases it when a holder dies."""
@@ -220,12 +224,17 @@ class BlobStore:
         with self.lock("refs"):
             sha256 = self.ref(model_name)
             self._ref_path(model_name).unlink(missing_ok=True)
-            if sha256 and not any(model.sha256 == sha256 for model in self.cached_models()):
-                with self.lock(sha256):
-                    self.blob_path(sha256).unlink(missing_ok=True)
-                    self._stamp_path(sha256).unlink(missing_ok=True)
-                    shutil.rmtree(self.root / "unpacked" / sha256, ignore_errors=True)
+            if sha256:
+                self.discard_if_unreferenced(sha256)
         return sha256
+
+    def discard_if_unreferenced(self, sha256):
+        if any(model.sha256 == sha256 for model in self.cached_models()):
+            return
+        with self.lock(sha256):
+            self.blob_path(sha256).unlink(missing_ok=True)
+            self._stamp_path(sha256).unlink(missing_ok=True)
+            shutil.rmtree(self.root / "unpacked" / sha256, ignore_errors=True)
 
     def evict_least_recently_used(self, max_bytes, pinned_names=()):
         """Remove unpinned models, least recently used first, until the blobs fit in max_bytes."""

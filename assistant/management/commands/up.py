@@ -32,6 +32,7 @@ class Command(BaseCommand):
             self.start_redis(supervisor)
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
+            self.pull_default_models()
             self.report_admin_account(do_ensure_admin_account(os.environ.get("DJANGO_SUPERUSER_PASSWORD")))
             self.warn_when_ffmpeg_missing()
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -61,6 +62,13 @@ class Command(BaseCommand):
         log_path = settings.LOG_DIR / "redis.log"
         process = start_embedded_redis(port, settings.VAR_DIR / "redis", log_path)
         supervisor.adopt(Child("redis", process, log_path))
+
+    def pull_default_models(self):
+        """The models every node needs, from a peer when one has them, else from their sources."""
+        try:
+            call_command("models", "pull", "--defaults")
+        except CommandError as error:
+            self.stderr.write(f"default models not cached ({error}); retry: manage.py models pull --defaults")
 
     def report_admin_account(self, created):
         if created:

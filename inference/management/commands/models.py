@@ -1,0 +1,129 @@
+import json
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from inference.cache.peers import live_peer_urls, running_fetches
+from inference.models import ModelEntry
+from inference.redis_client import cluster_redis
+from inference.selectors import cached_model_names, model_catalog
+from inference.services import (
+    ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_send_to_live_nodes, do_verify_models,
+)
+from inference.tasks import fetch_model
+
+
+class Command(BaseCommand):
+    help = "The shared model cache: list, pull, verify, import and evict models on this node (or all nodes)."
+
+    def add_arguments(self, parser):
+        actions = parser.add_subparsers(dest="action", required=True)
+        listing = actions.add_parser("list", help="the catalog, and which models this node has cached")
+        listing.add_argument("--json", dest="as_json", action="store_true", help="[{name, kind, size, sha256, cached}]")
+        pull = actions.add_parser("pull", help="fetch a model into the cache (from a peer, else its sources)")
+        pull.add_argument("name", nargs="?")
+        pull.add_argument("--all-nodes", action="store_true", help="have every live node's worker fetch it")
+        pull.add_argument("--defaults", action="store_true", help="every model marked default (what `up` needs)")
+        verify = actions.add_parser("verify", help="rehash cached blobs; exit 1 when one does not match")
+        verify.add_argument("name", nargs="?")
+        importing = actions.add_parser("import", help="put a local file or folder into the cache")
+        importing.add_argument("path")
+        importing.add_argument("--name", required=True)
+        evict = actions.add_parser("evict", help="remove a model from this node's cache")
+        evict.add_argument("name")
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, f"handle_{action}")(**options)
+        except ModelCacheError as error:
+            raise CommandError(str(error)) from None
+
+    def handle_list(self, as_json=False, **options):
+        cached = cached_model_names()
+        models = model_catalog()
+        if as_json:
+            rows = [
+                {"name": m.name, "kind": m.kind, "size": m.size, "sha256": m.sha256, "cached": m.name in cached}
+                for m in models
+            ]
+            self.stdout.write(json.dumps(rows, indent=2))
+            return
+        for model in models:
+            nodes = ", ".join(holding.node_name for holding in model.holdings.all()) or "-"
+            mark = "cached" if model.name in cached else "-"
+            self.stdout.write(f"{model.name:28} {model.kind:9} {model.size / 1e6:9.1f} MB  {mark:6}  nodes: {nodes}")
+
+    def handle_pull(self, name=None, all_nodes=False, defaults=False, **options):
+        if defaults:
+            names = list(ModelEntry.objects.filter(is_default=True).values_list("name", flat=True))
+        elif name:
+            names = [name]
+        else:
+            raise CommandError("give a model name, or --defaults")
+        for model_name in names:
+            if all_nodes:
+                self.pull_on_all_nodes(model_name)
+            else:
+                with tqdm(desc=model_name, unit="B", unit_scale=True, file=sys.stderr) as bar:
+                    path = do_fetch_model(model_name, progress=bar_updater(bar))
+                self.stdout.write(f"{model_name}: {path}")
+
+    def pull_on_all_nodes(self, model_name):
+        results = do_send_to_live_nodes(fetch_model, model_name)
+        if not results:
+            raise CommandError("no live node advertises a model cache; is any `manage.py node` running?")
+        client = cluster_redis(settings.REDIS_URL)
+        bars = {
+            node: tqdm(desc=f"{model_name} on {node}", unit="B", unit_scale=True, position=index, file=sys.stderr)
+            for index, node in enumerate(results)
+        }
+        pending, failures = set(results), []
+        while pending:
+            live = live_peer_urls(client)
+            for node, state in running_fetches(client).get(model_name, {}).items():
+                if node in bars:
+                    bar_updater(bars[node])(state["done"], state["total"])
+            for node in sorted(pending):
+                if results[node].ready():
+                    pending.discard(node)
+                    bars[node].close()
+                    try:
+                        self.stdout.write(f"{model_name} on {node}: {results[node].get(timeout=1)}")
+                    except Exception as error:  # the worker's exception, re-raised by Celery with its message
+                        failures.append(f"{node}: {error}")
+                elif node not in live:
+                    pending.discard(node)
+                    bars[node].close()
+                    failures.append(f"{node}: the node went away")
+            time.sleep(0.5)
+        if failures:
+            raise CommandError(f"{model_name}: failed on " + "; ".join(failures))
+
+    def handle_verify(self, name=None, **options):
+        results = do_verify_models(name)
+        for model_name, digest, intact in results:
+            self.stdout.write(f"{model_name}: {digest} {'ok' if intact else 'CORRUPT (quarantined; run models pull)'}")
+        if not results:
+            self.stdout.write("nothing cached on this node")
+        if not all(intact for _, _, intact in results):
+            raise CommandError("some blobs do not match their sha256")
+
+    def handle_import(self, path, name, **options):
+        model = do_import_model(path, name)
+        self.stdout.write(f"{model.name}: imported ({model.sha256})")
+
+    def handle_evict(self, name, **options):
+        removed = do_evict_model(name)
+        self.stdout.write(f"{name}: {'evicted' if removed else 'was not cached on this node'}")
+
+
+def bar_updater(bar):
+    def update(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update
