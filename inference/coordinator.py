@@ -159,6 +159,8 @@ class ClusterGeneration:
         self.route = []
         self.plan_id = None
         self.excluded = set()
+        self.n_groups = 1
+        self.next_steps = {}
 
     # ------------------------------------------------------------------ the stream
 
@@ -209,9 +211,21 @@ class ClusterGeneration:
             result, index, token, decoder, self.coordinator.tokenizer.stop_token_ids, self.max_tokens, context_full
         )
         if result.finish_reason is None:
-            self.send(index, [token], chunks=[1])
+            self.next_steps[index] = token
         else:
             self.release(seqs=[index])
+        self.send_group_when_complete(index % self.n_groups)
+
+    def send_group_when_complete(self, group):
+        """Send a group's decode steps as one message once every unfinished member has its next token.
+
+        Sequences move through the pipeline in n_groups micro-batches (one per stage): each stage
+        then runs a whole group in one forward call while the other stages work on the other groups.
+        """
+        members = [index for index in self.unfinished() if index % self.n_groups == group]
+        if members and all(index in self.next_steps for index in members):
+            items = [{"seq": index, "chunks": [1]} for index in members]
+            self.send(items, [self.next_steps.pop(index) for index in members])
 
     def unfinished(self):
         return [index for index, result in enumerate(self.results) if result.finish_reason is None]
@@ -231,6 +245,8 @@ class ClusterGeneration:
             self.stats.stages = [StageStats(stage["node"], stage["layers"]) for stage in self.route]
             if self.load_stages():
                 break
+        self.n_groups = max(1, min(len(self.route), len(self.results)))
+        self.next_steps = {}  # sequence -> its next input token, until its group is complete
         for index in self.unfinished():
             result = self.results[index]
             tokens = result.prompt_ids + result.token_ids
@@ -239,7 +255,8 @@ class ClusterGeneration:
                 for start in range(0, len(result.prompt_ids), PREFILL_BLOCK_TOKENS)
             ]
             sampler = {"params": asdict(self.params), "prompt": result.prompt_ids, "generated": result.token_ids}
-            self.send(index, tokens, chunks=blocks + [1] * len(result.token_ids), reset=True, sampler=sampler)
+            item = {"seq": index, "chunks": blocks + [1] * len(result.token_ids), "reset": True, "sampler": sampler}
+            self.send([item], tokens)
 
     def load_stages(self):
         """True once every stage has loaded its layers; False when a stage died meanwhile."""
@@ -288,16 +305,14 @@ class ClusterGeneration:
             **fields,
         }
 
-    def send(self, index, tokens, chunks, reset=False, sampler=None):
-        item = {"seq": index, "chunks": chunks}
-        if reset:
-            item.update(reset=True, sampler=sampler)
+    def send(self, items, tokens):
+        """Token ids to the first stage: `items` say which sequence each run of them continues."""
         header = self.header(
             "forward",
             route=self.route,
             hop=0,
             context_length=self.coordinator.context_length,
-            items=[item],
+            items=items,
             sent_at=time.time(),
         )
         payload = np.asarray(tokens, dtype=protocol.TOKEN_DTYPE).tobytes()

@@ -144,6 +144,12 @@ class ClusterLab:
             self.wait_until_live(name, process)
         return process
 
+    def start_nodes(self, *names):
+        """Start the nodes side by side, then wait until every one has joined."""
+        processes = [self.start_node(name, wait=False) for name in names]
+        for name, process in zip(names, processes):
+            self.wait_until_live(name, process)
+
     def wait_until_live(self, name, process):
         deadline = time.monotonic() + NODE_JOIN_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -187,5 +193,8 @@ def cluster_lab(transactional_db, tmp_path, settings):
     from tests.conftest import child_env
 
     # child_env points the nodes at the test database (sqlite file or postgres).
-    with ClusterLab(tmp_path, settings.CLUSTER_TOKEN, env={"DATABASE_URL": child_env()["DATABASE_URL"]}) as lab:
+    # One BLAS thread per node: several nodes share this machine's cores, and OpenBLAS threads of
+    # idle stages spinning for work would slow the busy one down tenfold.
+    env = {"DATABASE_URL": child_env()["DATABASE_URL"], "OPENBLAS_NUM_THREADS": "1"}
+    with ClusterLab(tmp_path, settings.CLUSTER_TOKEN, env=env) as lab:
         yield lab

@@ -15,10 +15,7 @@ KILL_AFTER_TOKENS = 6
 
 
 def test_a_node_killed_mid_generation_leaves_the_answer_identical(cluster_lab):
-    for name in ("alpha", "beta", "gamma"):
-        cluster_lab.start_node(name, wait=False)
-    for name in ("alpha", "beta", "gamma"):
-        cluster_lab.wait_until_live(name, cluster_lab.nodes[name])
+    cluster_lab.start_nodes("alpha", "beta", "gamma")
     model_path = resolve_model_path(DEFAULT_MODEL, settings.MODEL_CACHE_DIR)
     coordinator = Coordinator(cluster_lab.client, settings.CLUSTER_TOKEN, model_path, n_nodes=3)
     prompt = coordinator.tokenizer.encode_chat([{"role": "user", "content": "Tell me a story about a cat."}])

@@ -26,10 +26,7 @@ def generate(model_path, *flags, redis_url=None):
 
 
 def test_three_nodes_give_the_greedy_tokens_of_the_single_node_engine(cluster_lab):
-    for name in ("alpha", "beta", "gamma"):
-        cluster_lab.start_node(name, wait=False)
-    for name in ("alpha", "beta", "gamma"):
-        cluster_lab.wait_until_live(name, cluster_lab.nodes[name])
+    cluster_lab.start_nodes("alpha", "beta", "gamma")
 
     # A path, not the catalog name: nodes in network namespaces cannot reach a PostgreSQL test
     # database on 127.0.0.1, which the model cache's name lookup needs.
