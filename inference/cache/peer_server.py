@@ -16,13 +16,12 @@ RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class PeerServer:
-    """A threaded HTTP server over a BlobStore; counts what it serves (for the admin and for tests)."""
+    """A threaded HTTP server over a BlobStore; counts the bytes it serves (for benchmarks and tests)."""
 
     def __init__(self, store, token, host="0.0.0.0", port=0):
         self.store = store
         self.token = token
         self.bytes_sent = 0
-        self.requests = []
         self._count_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self.httpd.daemon_threads = True
@@ -37,9 +36,8 @@ class PeerServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def record(self, method, path, range_header, n_bytes):
+    def count_sent(self, n_bytes):
         with self._count_lock:
-            self.requests.append((method, path, range_header))
             self.bytes_sent += n_bytes
 
     def _handler_class(self):
@@ -90,12 +88,10 @@ class BlobRequestHandler(BaseHTTPRequestHandler):
         if byte_range:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
-        sent = 0
         if send_body:
             with open(path, "rb") as handle:
                 handle.seek(start)
-                sent = copy_bytes(handle, self.wfile, length)
-        self.peer_server.record(self.command, self.path, self.headers.get("Range"), sent)
+                self.peer_server.count_sent(copy_bytes(handle, self.wfile, length))
 
     def refuse(self, status, reason):
         body = f"{reason}\n".encode()
