@@ -25,6 +25,9 @@ class ModelEntryAdmin(admin.ModelAdmin):
     inlines = [ModelSourceInline]
     actions = ["pull_to_all_nodes", "verify_on_all_nodes", "evict_from_all_nodes"]
 
+    class Media:
+        js = ["inference/fetch_progress.js"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("holdings")
 

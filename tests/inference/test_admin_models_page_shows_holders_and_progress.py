@@ -25,6 +25,7 @@ def test_the_models_page_lists_holders_and_a_progress_bar_for_a_running_fetch(ad
     assert "145.3 MB" in page and model.sha256[:12] in page
     assert "desk-7" in page
     assert 'desk-9 ← desk-7 <progress max="4000" value="1000">' in page
+    assert "inference/fetch_progress.js" in page  # reloads the page while a fetch runs
 
 
 @pytest.mark.django_db
