@@ -78,8 +78,10 @@ def do_record_plan(model_name, stages, context_length, replaces_id=None):
     ).pk
 
 
-def cluster_coordinator(model_path, n_nodes=None, weight_by_throughput=False):
-    """A Coordinator over the live nodes that stores each of its plans in the Plan table."""
+def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughput=False):
+    """A Coordinator over the live nodes that stores each of its plans in the Plan table.
+
+    model_ref: the catalog name (or path) the nodes' model caches resolve to get their layers."""
     client = cluster_redis(settings.REDIS_URL)
     do_sync_nodes(client)
     return Coordinator(
@@ -88,7 +90,8 @@ def cluster_coordinator(model_path, n_nodes=None, weight_by_throughput=False):
         model_path,
         n_nodes=n_nodes,
         weight_by_throughput=weight_by_throughput,
-        record_plan=partial(do_record_plan, Path(model_path).name),
+        record_plan=partial(do_record_plan, Path(model_ref).name),
+        model_ref=model_ref,
     )
 
 
