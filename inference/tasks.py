@@ -12,10 +12,18 @@ from inference.cache.peers import PEER_KEY_PREFIX, start_advertising
 from inference.models import ModelEntry
 from inference.redis_client import cluster_redis
 from inference.selectors import cached_model_names, model_store
-from inference.services import do_evict_model, do_fetch_model, do_verify_models
+from inference.services import do_evict_model, do_fetch_model, do_sync_nodes, do_verify_models
 
 log = logging.getLogger(__name__)
 RUNNING = {}
+# A sync that waited longer than the interval is superseded by the next one.
+NODE_SYNC_INTERVAL_S = 5
+
+
+@shared_task(expires=NODE_SYNC_INTERVAL_S)
+def sync_nodes():
+    """Mark nodes whose heartbeat expired as down in the Node table, even when nobody looks (beat, every 5 s)."""
+    do_sync_nodes()
 
 
 @shared_task
