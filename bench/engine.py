@@ -48,6 +48,7 @@ def prefill_prompt(tokenizer_encode, target_tokens: int = 500) -> list[int]:
 
 def measure_ours(model: Path, decode_tokens: int) -> dict:
     from inference.engine import Engine
+    from inference.kv_cache import KVCache
     from inference.sampling import SamplingParams
 
     engine = Engine(model, context_length=CONTEXT_LENGTH)
@@ -65,7 +66,7 @@ def measure_ours(model: Path, decode_tokens: int) -> dict:
         raise RuntimeError("our decode stopped early; pick another prompt")
 
     config = engine.config
-    kv_bytes_per_position = 2 * config.n_layers * config.n_kv_heads * config.head_dim * 4
+    kv_bytes_per_position = KVCache.bytes_per_position(config.n_layers, config.n_kv_heads, config.head_dim)
     return {
         "prefill_tokens": len(prefill_ids),
         "prefill_tok_s": prefill.stats.prefill_tok_s,
