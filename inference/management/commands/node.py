@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from assistant.celery import ANY_NODE_QUEUE, node_queue
-from assistant.config import ConfigError, check_redis_reachable, parse_node_name
+from assistant.config import check_redis_reachable, parse_node_name
 from assistant.supervisor import Child, Supervisor
 from inference import services
 from inference.cache.config import lan_address, parse_size
@@ -65,13 +65,14 @@ class Command(BaseCommand):
         parser.add_argument("--host", help="address announced to the cluster (default: the LAN interface's)")
 
     def handle(self, *args, name=None, **options):
+        # A ConfigError reaches manage.py, which prints it as the one "configuration error:" line.
+        node_name = parse_node_name(name) if name else settings.NODE_NAME
+        declared_memory = parse_size("--memory", options["memory"]) if options["memory"] else None
+        check_redis_reachable(settings.REDIS_URL)
+        client = cluster_redis(settings.REDIS_URL)
         try:
-            node_name = parse_node_name(name) if name else settings.NODE_NAME
-            declared_memory = parse_size("--memory", options["memory"]) if options["memory"] else None
-            check_redis_reachable(settings.REDIS_URL)
-            client = cluster_redis(settings.REDIS_URL)
             join_cluster(client, settings.CLUSTER_TOKEN)
-        except (ConfigError, ClusterTokenError) as error:
+        except ClusterTokenError as error:
             raise CommandError(str(error)) from None
         os.environ["NODE_NAME"] = node_name
 
