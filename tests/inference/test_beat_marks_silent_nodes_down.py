@@ -1,4 +1,7 @@
+import importlib
+
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
@@ -7,11 +10,15 @@ from inference.models import Node
 from inference.tasks import sync_nodes
 from tests.inference.cluster_helpers import cluster_redis_db, node_info  # noqa: F401 (fixture)
 
-# serialized_rollback: the beat schedule is migration data, which a transactional test would flush.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db
+
+NODE_SYNC_SCHEDULE = importlib.import_module("inference.migrations.0004_node_sync_schedule")
 
 
 def test_beat_runs_the_node_sync_every_five_seconds():
+    # The schedule is migration data, which a transactional test before this one may have flushed away.
+    NODE_SYNC_SCHEDULE.create_node_sync(apps, None)
+
     task = PeriodicTask.objects.get(task="inference.tasks.sync_nodes")
 
     assert (task.interval.every, task.interval.period, task.enabled) == (5, "seconds", True)

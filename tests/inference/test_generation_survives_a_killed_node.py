@@ -1,4 +1,3 @@
-import pytest
 from django.conf import settings
 
 from inference.coordinator import Coordinator
@@ -6,9 +5,6 @@ from inference.engine import Engine
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.sampling import SamplingParams
 from tests.inference.cluster_lab import cluster_lab  # noqa: F401 (fixture)
-
-# serialized_rollback: the model catalog is migration data, which a transactional test would flush.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 MAX_TOKENS = 20
 KILL_AFTER_TOKENS = 6

@@ -1,16 +1,12 @@
 import json
 import subprocess
 
-import pytest
 from django.conf import settings
 
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.models import Plan
 from tests.conftest import PROJECT_DIR, child_env, manage_py
 from tests.inference.cluster_lab import cluster_lab  # noqa: F401 (fixture)
-
-# serialized_rollback: the model catalog is migration data, which a transactional test would flush.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 PROMPT = "The three primary colors are"
 
