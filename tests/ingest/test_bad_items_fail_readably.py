@@ -9,7 +9,7 @@ from ingest.models import Job
 from tests.ingest.media_site import Episode
 from tests.ingest.talks import short_talk
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def episode(guid, hours_ago, duration_s=None):

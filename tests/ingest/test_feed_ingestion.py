@@ -10,8 +10,7 @@ from ingest.models import Chunk, Job, Video
 from tests.ingest.media_site import Episode
 from tests.ingest.talks import ANSWER_WORDS, LATE_EPISODE_SENTENCES, QUESTION, long_talk, short_talk
 
-# serialized_rollback: the model catalog is migration data, which a transactional test would flush.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
 
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from ingest.models import Job
 from tests.ingest.talks import short_talk
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_ingest_waits_for_the_workers_with_a_progress_bar(media_site, tiny_whisper, admin_user, start_worker, capsys):

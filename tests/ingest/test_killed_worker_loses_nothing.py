@@ -13,7 +13,7 @@ from tests.ingest.talks import long_talk
 # Generous: on a loaded 2-core machine a transcription can take ten times longer than alone.
 TIMEOUT_S = 900
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def wait_for(condition, timeout_s, what):

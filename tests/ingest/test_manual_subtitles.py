@@ -4,7 +4,7 @@ from django.core.management import call_command
 
 from ingest.models import Job, Video
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CAPTIONS = """WEBVTT
 

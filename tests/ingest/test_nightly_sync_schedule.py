@@ -1,4 +1,7 @@
+import importlib
+
 import pytest
+from django.apps import apps
 from django_celery_beat.models import PeriodicTask
 
 from assistant.celery import app
@@ -7,8 +10,12 @@ from ingest.models import Source, Subscription
 
 pytestmark = pytest.mark.django_db
 
+NIGHTLY_SYNC_MIGRATION = importlib.import_module("ingest.migrations.0002_nightly_sync")
+
 
 def test_a_nightly_sync_of_all_sources_is_scheduled_at_two_in_the_morning():
+    # The schedule is migration data, which a transactional test before this one may have flushed away.
+    NIGHTLY_SYNC_MIGRATION.create_nightly_sync(apps, None)
     task = PeriodicTask.objects.get(name="sync all sources")
     assert task.enabled and task.task == "ingest.tasks.sync_all_sources"
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "2", "*")
