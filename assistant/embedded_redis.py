@@ -3,7 +3,10 @@
 Used when REDIS_URL is not set, by `manage.py up` and by the test suite, so a fresh machine needs no
 Redis installation.
 """
+import ctypes
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -26,8 +29,12 @@ def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
             "--appendonly", "no",
             "--logfile", str(log_file),
         ],
+        # Everything goes to its log file: an inherited stdout would keep the caller's pipe open after it exits.
         stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     client = redis.Redis(host=host, port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + 15
@@ -41,6 +48,13 @@ def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"embedded redis-server did not answer on port {port} within 15 s; see {log_file}")
+
+
+def die_with_parent():
+    """Have Linux kill the server when its starter dies, even by SIGKILL, so no orphan keeps the port."""
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def is_answering(redis_url):

@@ -1,5 +1,6 @@
 """Pytest plugin, loaded before Django reads its settings: a fresh VAR_DIR per run, and an embedded
 Redis when REDIS_URL is not set (so `make test` needs nothing installed system-wide)."""
+import atexit
 import os
 import shutil
 import socket
@@ -24,7 +25,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
         from assistant.embedded_redis import start_embedded_redis
 
         port = free_port()
-        early_config.stash[REDIS_KEY] = start_embedded_redis(port, var_dir / "redis", var_dir / "redis.log")
+        redis_process = start_embedded_redis(port, var_dir / "redis", var_dir / "redis.log")
+        # pytest_unconfigure does not run when a conftest fails to import; atexit still does.
+        atexit.register(redis_process.kill)
+        early_config.stash[REDIS_KEY] = redis_process
         os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     return (yield)
 
