@@ -1,30 +1,23 @@
 """Summaries of newly indexed videos every minute, as data so that the admin can change or pause it."""
 from django.db import migrations
-from django.utils import timezone
+
+from assistant.periodic_tasks import schedule_periodic_task, unschedule_periodic_task
 
 TASK_NAME = "summarize new videos"
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={
-            "task": "assistant.tasks.summarize_new_videos",
-            "interval": every_minute,
-            "description": "Summarize the videos indexed since the last run, for the dashboards' 'worth watching'.",
-        },
+    schedule_periodic_task(
+        apps,
+        TASK_NAME,
+        "assistant.tasks.summarize_new_videos",
+        "Summarize the videos indexed since the last run, for the dashboards' 'worth watching'.",
+        every_s=60,
     )
-    # Beat reloads its schedule when this marker changes (the admin does the same on save).
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
-
+    unschedule_periodic_task(apps, TASK_NAME)
 
 class Migration(migrations.Migration):
     dependencies = [

@@ -1,32 +1,21 @@
 """Beat runs inference.tasks.sync_nodes every 5 s, so a node that stopped beating is marked down in the
 Node table within seconds of its heartbeat expiring, as data the admin can change or pause."""
 from django.db import migrations
-from django.utils import timezone
+
+from assistant.periodic_tasks import schedule_periodic_task, unschedule_periodic_task
 
 TASK_NAME = "sync cluster nodes"
 INTERVAL_S = 5
 
 
 def create_node_sync(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=INTERVAL_S, period="seconds")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={
-            "task": "inference.tasks.sync_nodes",
-            "interval": schedule,
-            "description": "Mark nodes whose heartbeat expired as down.",
-        },
+    schedule_periodic_task(
+        apps, TASK_NAME, "inference.tasks.sync_nodes", "Mark nodes whose heartbeat expired as down.", every_s=INTERVAL_S
     )
-    # Beat reloads its schedule when this marker changes (the admin does the same on save).
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 
 
 def remove_node_sync(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
-
+    unschedule_periodic_task(apps, TASK_NAME)
 
 class Migration(migrations.Migration):
     dependencies = [

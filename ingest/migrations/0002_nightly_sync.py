@@ -1,33 +1,27 @@
 """The nightly "sync all sources" run, as data so that the admin can change its time or pause it."""
 from django.conf import settings
 from django.db import migrations
-from django.utils import timezone
+
+from assistant.periodic_tasks import schedule_periodic_task, unschedule_periodic_task
 
 TASK_NAME = "sync all sources"
 
 
 def create_nightly_sync(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    schedule, _ = CrontabSchedule.objects.get_or_create(
-        minute="0", hour="2", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
-    )
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={
-            "task": "ingest.tasks.sync_all_sources",
-            "crontab": schedule,
-            "description": "Ingest what every subscribed source published since its last sync.",
+    schedule_periodic_task(
+        apps,
+        TASK_NAME,
+        "ingest.tasks.sync_all_sources",
+        "Ingest what every subscribed source published since its last sync.",
+        crontab={
+            "minute": "0", "hour": "2", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*",
+            "timezone": settings.TIME_ZONE,
         },
     )
-    # Beat reloads its schedule when this marker changes (the admin does the same on save).
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
 
 
 def remove_nightly_sync(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
-
+    unschedule_periodic_task(apps, TASK_NAME)
 
 class Migration(migrations.Migration):
     dependencies = [
