@@ -73,7 +73,8 @@ class GroundedAnswer:
         )
         self.stream = None
         if self.passages:
-            self.stream = self.model.stream_chat(self.messages(self.passages), max_tokens, sampling_params(temperature))
+            self.stream = self.model.stream_chat(self.messages(self.passages), max_tokens, sampling_params(temperature),
+                                                 shared_system_prompt=SYSTEM_PROMPT)
         self.text = ""
         self.sources = []
         self.ttft_s = None
@@ -102,6 +103,15 @@ class GroundedAnswer:
             self.text += delta
             yield delta
         self.sources = cited_sources(self.question, self.text, self.passages)
+
+
+def warm_up():
+    """What the first question would otherwise pay for: the embedding model, the FAISS and BM25 indexes, this
+    node's LLM, and the system prompt's keys and values, which every grounded question then reuses."""
+    retrieval.retrieve(SYSTEM_PROMPT)
+    model = chat_model(DEFAULT_LLM)
+    messages = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\n"}, {"role": "user", "content": "Hello."}]
+    "".join(model.stream_chat(messages, 1, sampling_params(), shared_system_prompt=SYSTEM_PROMPT))
 
 
 def cited_sources(question, answer, passages):

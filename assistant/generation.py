@@ -1,9 +1,11 @@
 """Where text is generated: the one function that picks the cluster or this node, and a uniform stream.
 
-On this node, concurrent requests are batched: requests that arrive while a batch runs join the next one,
-whose decode steps cover every sequence in one forward call, so 16 waiting clients cost little more per
-step than one. The cluster's shard servers batch concurrent sequences themselves.
+On this node, concurrent requests share one continuous batch: a request that arrives while others generate
+joins them at the next step, whose forward call covers a token of every sequence plus a block of the newcomers'
+prompts, so 16 clients cost little more per step than one. The cluster's shard servers batch concurrent
+sequences themselves.
 """
+import collections
 import functools
 import queue
 import threading
@@ -45,14 +47,35 @@ class ChatModel:
     def count_tokens(self, text):
         return len(self.engine.tokenizer.encode(text))
 
-    def stream_chat(self, messages, max_tokens, params):
-        return ChatStream(self, self.engine.tokenizer.encode_chat(messages), max_tokens, params)
+    def stream_chat(self, messages, max_tokens, params, shared_system_prompt=None):
+        """shared_system_prompt: the text the first (system) message begins with in every request of its kind;
+        this node's engine reads it once and reuses its keys and values."""
+        prompt_ids = self.engine.tokenizer.encode_chat(messages)
+        shared_prefix_tokens = 0
+        if shared_system_prompt is not None:
+            head_ids = self.engine.tokenizer.encode_chat([{"role": "system", "content": shared_system_prompt}])
+            shared_prefix_tokens = common_prefix_length(prompt_ids, head_ids)
+        return ChatStream(self, prompt_ids, max_tokens, params, shared_prefix_tokens)
+
+    def generate(self, prompt_ids, max_tokens, params, shared_prefix_tokens):
+        if isinstance(self.engine, BatchingEngine):
+            return self.engine.generate(prompt_ids, max_tokens, params, shared_prefix_tokens)
+        return self.engine.generate(prompt_ids, max_tokens, params)  # the cluster's stages keep no shared prefixes
+
+
+def common_prefix_length(first, second):
+    length = 0
+    for a, b in zip(first, second):
+        if a != b:
+            break
+        length += 1
+    return length
 
 
 class ChatStream:
     """Iterate for text deltas; afterwards prompt_tokens, completion_tokens and finish_reason are set."""
 
-    def __init__(self, model, prompt_ids, max_tokens, params):
+    def __init__(self, model, prompt_ids, max_tokens, params, shared_prefix_tokens=0):
         room = model.context_length - len(prompt_ids)
         if room < 1:
             raise PromptTooLong(len(prompt_ids), model.context_length)
@@ -60,12 +83,13 @@ class ChatStream:
         self.prompt_ids = prompt_ids
         self.max_tokens = min(max_tokens, room)
         self.params = params
+        self.shared_prefix_tokens = shared_prefix_tokens
         self.prompt_tokens = len(prompt_ids)
         self.completion_tokens = 0
         self.finish_reason = None
 
     def __iter__(self):
-        generation = self.model.engine.generate(self.prompt_ids, self.max_tokens, self.params)
+        generation = self.model.generate(self.prompt_ids, self.max_tokens, self.params, self.shared_prefix_tokens)
         for delta in generation:
             if delta.text:
                 yield delta.text
@@ -74,94 +98,100 @@ class ChatStream:
         self.finish_reason = result.finish_reason
 
 
-@dataclass
-class SequenceOutcome:
-    token_ids: list
-    finish_reason: str | None = None
-
-
 class BatchedSequence:
-    """One request's share of a batch, iterated like inference's Generation of a single prompt."""
+    """One request's share of the running batch, iterated like inference's Generation of a single prompt."""
 
-    def __init__(self, batcher, prompt_ids, max_tokens, params):
+    def __init__(self, batcher, prompt_ids, max_tokens, params, shared_prefix_tokens):
         self.batcher, self.prompt_ids, self.max_tokens, self.params = batcher, prompt_ids, max_tokens, params
-        self.results = [SequenceOutcome(token_ids=[])]
+        self.shared_prefix_tokens = shared_prefix_tokens
+        self.results = []  # inference's SequenceResult, once the sequence has finished
         self.deltas = queue.Queue()
-        self.finished = False
+        self.abandoned = False  # the reader stopped early (a client that went away): generation stops too
 
     def __iter__(self):
         self.batcher.pending.put(self)
-        while (item := self.deltas.get()) is not None:
-            if isinstance(item, Exception):
-                raise item
-            yield item
+        finished = False
+        try:
+            while (item := self.deltas.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+            finished = True
+        finally:
+            self.abandoned = not finished
 
-    def accept(self, delta):
-        """Pass a delta of the batch on to this request, until it has all the tokens it asked for."""
-        if self.finished:
-            return
-        if delta.token_id is not None:
-            self.results[0].token_ids.append(delta.token_id)
-        self.deltas.put(delta)
-        if len(self.results[0].token_ids) >= self.max_tokens:
-            self.finish("length")
-
-    def finish(self, reason, error=None):
-        if not self.finished:
-            self.finished = True
-            self.results[0].finish_reason = reason
-            if error is not None:
-                self.deltas.put(error)
-            self.deltas.put(None)
+    def finish(self, result=None, error=None):
+        if result is not None:
+            self.results.append(result)
+        if error is not None:
+            self.deltas.put(error)
+        self.deltas.put(None)
 
 
 class BatchingEngine:
-    """This node's engine behind one thread that runs waiting requests of equal sampling parameters together."""
+    """This node's engine behind one thread that runs every request in one continuous batch.
+
+    A request joins the batch at the next step, whatever the others are doing, and its first token is
+    streamed in the step that reads the end of its prompt; at most MAX_BATCH run at once, later ones wait.
+    """
 
     def __init__(self, engine):
         self.engine = engine
         self.tokenizer = engine.tokenizer
         self.context_length = engine.context_length
         self.pending = queue.Queue()
-        threading.Thread(target=self.serve, daemon=True, name="generation-batches").start()
+        threading.Thread(target=self.serve, daemon=True, name="generation-batch").start()
 
-    def generate(self, prompt_ids, max_tokens, params):
-        return BatchedSequence(self, prompt_ids, max_tokens, params)
+    def generate(self, prompt_ids, max_tokens, params, shared_prefix_tokens=0):
+        return BatchedSequence(self, prompt_ids, max_tokens, params, shared_prefix_tokens)
 
     def serve(self):
-        waiting = []
+        batch = self.engine.continuous_batch()
+        running = {}  # BatchedSequence by its id in the batch
+        waiting = collections.deque()
         while True:
-            if not waiting:
+            if not running and not waiting:
                 waiting.append(self.pending.get())
             while not self.pending.empty():
                 waiting.append(self.pending.get_nowait())
-            params = waiting[0].params
-            batch = [request for request in waiting if request.params == params][:MAX_BATCH]
-            waiting = [request for request in waiting if request not in batch]
-            self.run(batch)
+            for sequence_id, request in list(running.items()):
+                if request.abandoned:
+                    batch.remove(sequence_id)
+                    del running[sequence_id]
+            while waiting and len(running) < MAX_BATCH:
+                request = waiting.popleft()
+                if request.abandoned:
+                    continue
+                try:
+                    sequence_id = batch.add(request.prompt_ids, request.max_tokens, request.params,
+                                            request.shared_prefix_tokens)
+                    running[sequence_id] = request
+                except ValueError as error:  # a prompt the window cannot hold
+                    request.finish(error=error)
+            try:
+                step = batch.step()
+            except Exception as error:
+                for request in running.values():
+                    request.finish(error=error)
+                batch, running = self.engine.continuous_batch(), {}
+                continue
+            for delta in step.deltas:
+                running[delta.sequence].deltas.put(delta)
+            for sequence_id, result in step.finished.items():
+                running.pop(sequence_id).finish(result)
 
-    def run(self, batch):
-        try:
-            generation = self.engine.generate_batch(
-                [request.prompt_ids for request in batch], max(request.max_tokens for request in batch), batch[0].params
-            )
-            for delta in generation:
-                batch[delta.sequence].accept(delta)
-                # A sequence the engine has ended (a stop token) is answered now, not when the batch ends.
-                for request, result in zip(batch, generation.results):
-                    if result.finish_reason is not None:
-                        request.finish(result.finish_reason)
-                if all(request.finished for request in batch):
-                    break
-            for request, result in zip(batch, generation.results):
-                request.finish(result.finish_reason or "length")
-        except Exception as error:
-            for request in batch:
-                request.finish("error", error)
+
+def local_model(model_name):
+    # Requests that come while the web server's warm-up loads the model wait for it instead of loading their own.
+    with model_loading:
+        return loaded_local_model(model_name)
+
+
+model_loading = threading.Lock()
 
 
 @functools.cache
-def local_model(model_name):
+def loaded_local_model(model_name):
     from inference.engine import Engine
     from inference.services import do_fetch_model
 

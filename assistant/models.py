@@ -105,10 +105,17 @@ class DashboardVisit(models.Model):
 
 
 class VideoSummary(models.Model):
-    """A few sentences of a video's own transcript that stand for the whole, made once it is indexed."""
+    """A few sentences of a video's own transcript that stand for the whole, written when it is indexed.
+
+    The row exists from the moment its task runs; the task claims it by setting `summarizer` with a conditional
+    UPDATE, as ingest's jobs are claimed, so a redelivered task message writes it once."""
 
     video = models.OneToOneField("ingest.Video", on_delete=models.CASCADE, related_name="summary")
-    text = models.TextField()
+    text = models.TextField(blank=True)
+    # "<node>:<pid>:<process start time>" of the process writing it, empty while nobody is.
+    summarizer = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    written_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -25,6 +25,10 @@ FILTERED_CANDIDATES_PER_RETRIEVER = 200
 RRF_K = 60
 # all-MiniLM-L6-v2 cosine: unrelated text scores below ~0.2, a passage on the question's topic above ~0.35.
 MIN_RELEVANCE = 0.3
+# Neighbouring chunks merge into passages of at most this many words (~530 tokens, under answering's 600-token
+# source budget): a longer stretch, a whole video on the topic, would be one passage over the budget and be
+# left out entirely.
+MAX_PASSAGE_WORDS = 400
 WORD = re.compile(r"\w+")
 
 
@@ -154,8 +158,9 @@ def reciprocal_rank_fusion(rankings):
 
 
 def merge_adjacent(scored_chunks):
-    """Passages from (chunk, cosine, fused score) triples: neighbouring chunks of a video become one passage,
-    ranked by its best fused score, so the model reads a continuous stretch of transcript once."""
+    """Passages from (chunk, cosine, fused score) triples: neighbouring chunks of a video become one passage
+    (up to MAX_PASSAGE_WORDS), ranked by its best fused score, so the model reads a continuous stretch of
+    transcript once."""
     passages = []
     by_video = {}
     for chunk, cosine, fused in scored_chunks:
@@ -164,7 +169,8 @@ def merge_adjacent(scored_chunks):
         entries.sort(key=lambda entry: entry[0].position)
         run = [entries[0]]
         for entry in entries[1:]:
-            if entry[0].position == run[-1][0].position + 1:
+            adjacent = entry[0].position == run[-1][0].position + 1
+            if adjacent and len(passage_of([*run, entry]).text.split()) <= MAX_PASSAGE_WORDS:
                 run.append(entry)
             else:
                 passages.append(passage_of(run))

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import numpy as np
+from django.db.models import Q
 from django.utils import timezone
 
 from assistant.models import ApiKey, Conversation, Message
@@ -99,4 +100,6 @@ def mean_chunk_vectors(rows):
 
 
 def videos_to_summarize():
-    return list(Video.objects.filter(job__stage=Job.INDEXED, summary__isnull=True).values_list("pk", flat=True))
+    """Indexed videos without a written summary: their task message was lost, or its worker died."""
+    unwritten = Q(summary__isnull=True) | Q(summary__written_at__isnull=True)
+    return list(Video.objects.filter(unwritten, job__stage=Job.INDEXED).values_list("pk", flat=True))

@@ -7,6 +7,7 @@ from django.utils import timezone
 from assistant.models import ApiKey, Conversation, DashboardVisit, Message, VideoSummary
 from assistant.retrieval import embed_texts
 from ingest.models import Video
+from ingest.services import current_owner, owner_is_dead
 
 TITLE_LENGTH = 80
 SUMMARY_SEGMENTS = 3
@@ -63,16 +64,40 @@ def do_record_dashboard_visit(user):
 
 
 def do_summarize_video(video_id):
-    """Store the video's summary: its SUMMARY_SEGMENTS transcript segments closest to the meaning of the
-    whole, in spoken order. Extracted rather than generated, so it says nothing the video does not."""
-    video = Video.objects.get(pk=video_id)
-    if VideoSummary.objects.filter(video=video).exists():
-        return
-    segments = [segment["text"].strip() for segment in video.segments if segment["text"].strip()]
+    """Write the video's summary, unless it is written or another live process is writing it; return whether
+    this call wrote it.
+
+    Its SUMMARY_SEGMENTS transcript segments closest to the meaning of the whole, in spoken order: extracted
+    rather than generated, because SmolLM2-135M's summaries of our transcripts invent what the video does not
+    say (knives "never" go on the magnetic strip, a churn figure nobody gave), and a summary is read instead
+    of the video."""
+    VideoSummary.objects.get_or_create(video_id=video_id)
+    summarizer = current_owner()
+    if not claim_summary(video_id, summarizer):
+        return False
+    segments = [segment["text"].strip() for segment in Video.objects.get(pk=video_id).segments if segment["text"].strip()]
     text = ""
     if segments:
         vectors = embed_texts(segments)
         centrality = vectors @ vectors.mean(axis=0)
         chosen = sorted(np.argsort(-centrality)[:SUMMARY_SEGMENTS])
         text = " ".join(segments[index] for index in chosen)
-    VideoSummary.objects.get_or_create(video=video, defaults={"text": text})
+    written = VideoSummary.objects.filter(video_id=video_id, summarizer=summarizer).update(
+        text=text, written_at=timezone.now(), summarizer=""
+    )
+    return written == 1
+
+
+def claim_summary(video_id, summarizer):
+    """A conditional UPDATE, as ingest's jobs are claimed: an unwritten summary nobody writes, or one whose
+    writer died, becomes this process's."""
+    now = timezone.now()
+    unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
+    if unwritten.filter(summarizer="").update(summarizer=summarizer, claimed_at=now):
+        return True
+    summary = unwritten.exclude(summarizer="").first()
+    return bool(
+        summary is not None
+        and owner_is_dead(summary.summarizer, summary.claimed_at)
+        and unwritten.filter(summarizer=summary.summarizer).update(summarizer=summarizer, claimed_at=now)
+    )

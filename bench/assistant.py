@@ -1,22 +1,30 @@
 """Assistant performance through the real web server (`manage.py web`, uvicorn) and its /v1 API, each number
 next to a reference measured in the same run.
 
-    .venv/bin/python bench/assistant.py [--clients 50] [--seconds 60] [--max-tokens 16]
+    .venv/bin/python bench/assistant.py [--clients 50] [--seconds 60] [--max-tokens 16] [--busy-processes 0]
 
 1. Time to first token of a grounded question ("kotatsu": embedding, hybrid retrieval, prompt with sources,
    SmolLM2 on this node), streamed; goal <= 2 s. Reference: the same question to the raw LLM (no retrieval,
-   short prompt), so the ratio is the price of grounding.
+   short prompt), so the ratio is the price of grounding. The test suite's questions find one or two short
+   passages, so it is measured again with a question whose sources fill the whole source budget (a long
+   training video added for the bench): the worst case of a grounded prompt.
 2. N concurrent API clients asking grounded questions for S seconds: every status (goal: no 5xx), p50/p95
    latency and aggregate completion tok/s. Reference: one client alone for the same time.
 
 It runs on a fresh VAR_DIR with its own SQLite database and embedded Redis, seeded with the test suite's
-small knowledge base of three indexed videos; models come from the shared model cache.
+small knowledge base of three indexed videos plus that training video; models come from the shared model
+cache. --busy-processes N keeps N other processes spinning on a core each meanwhile, standing in for a worker
+transcribing on the same node.
 """
 import argparse
 import asyncio
+import atexit
 import json
+import logging
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +35,7 @@ import httpx
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="kotatsu-bench-")
+atexit.register(shutil.rmtree, os.environ["VAR_DIR"], ignore_errors=True)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 
 QUESTIONS = [
@@ -37,6 +46,7 @@ QUESTIONS = [
     "Which market will we focus on next quarter?",
 ]
 TTFT_SAMPLES = 5
+FULL_BUDGET_QUESTION = "What should we do when the fire alarm goes off?"
 
 
 def main():
@@ -44,19 +54,27 @@ def main():
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--busy-processes", type=int, default=0)
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     redis_process = start_redis()
+    busy = []
     try:
         import django
 
         django.setup()
         base_url, api_key, web = serve_knowledge_base()
         try:
-            print(f"# bench/assistant.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+            busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy_processes)]
+            print(f"# bench/assistant.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+                  f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset (all cores)')}, "
+                  f"{args.busy_processes} busy process(es)")
             bench_time_to_first_token(base_url, api_key, args.max_tokens)
             bench_concurrent_clients(base_url, api_key, args)
         finally:
+            for process in busy:
+                process.kill()
             web.terminate()
             web.wait(timeout=30)
     finally:
@@ -80,10 +98,13 @@ def serve_knowledge_base():
 
     from assistant.services import do_create_api_key
     from tests.assistant.conftest import start_web_server
-    from tests.assistant.knowledge import build_knowledge_base
+    from ingest.replica import rebuild_snapshot
+    from tests.assistant.knowledge import FIRE_TRAINING, build_knowledge_base, indexed_video
 
     call_command("migrate", verbosity=0)
-    build_knowledge_base()
+    knowledge = build_knowledge_base()
+    indexed_video(knowledge["source"], "fire-training", "Fire safety training", FIRE_TRAINING)
+    rebuild_snapshot()
     user = get_user_model().objects.create_user("bench", password="bench pass phrase 42")
     api_key = do_create_api_key(user, "bench")[1]
     web, base_url = start_web_server(Path(os.environ["VAR_DIR"]) / "web.log")
@@ -91,35 +112,45 @@ def serve_knowledge_base():
 
 
 def streamed_ttft(client, model, question, max_tokens):
-    """Seconds from sending the request to the first content delta of the streamed answer."""
-    body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens, "stream": True}
+    """(seconds from sending the request to the first content delta of the streamed answer, prompt tokens)."""
+    body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens,
+            "stream": True, "stream_options": {"include_usage": True}}
     started = time.perf_counter()
+    first = prompt_tokens = None
     with client.stream("POST", "/v1/chat/completions", json=body) as response:
         response.raise_for_status()
-        lines = response.iter_lines()
-        for line in lines:
-            if line.startswith("data: {"):
-                delta = json.loads(line[6:])["choices"][0]["delta"]
-                if delta.get("content"):
-                    first = time.perf_counter() - started
-                    break
-        for _ in lines:
-            pass
-    return first
+        for line in response.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                prompt_tokens = chunk["usage"]["prompt_tokens"]
+            elif first is None and chunk["choices"][0]["delta"].get("content"):
+                first = time.perf_counter() - started
+    return first, prompt_tokens
+
+
+def median_ttft(client, model, questions, max_tokens):
+    """(median TTFT, median prompt tokens) over the questions."""
+    measured = [streamed_ttft(client, model, question, max_tokens) for question in questions]
+    return statistics.median(ttft for ttft, _ in measured), statistics.median(tokens for _, tokens in measured)
 
 
 def bench_time_to_first_token(base_url, api_key, max_tokens):
     headers = {"Authorization": f"Bearer {api_key}"}
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(TTFT_SAMPLES)]
     with httpx.Client(base_url=base_url, headers=headers, timeout=600) as client:
-        # Loads the models, and primes the retrieval indexes, outside the measurement.
+        # The server warms up at start; these make sure the measurement does not overlap the end of it.
         streamed_ttft(client, "kotatsu", QUESTIONS[0], 1)
         streamed_ttft(client, "smollm2-135m-instruct", QUESTIONS[0], 1)
-        grounded = [streamed_ttft(client, "kotatsu", QUESTIONS[i % len(QUESTIONS)], max_tokens) for i in range(TTFT_SAMPLES)]
-        raw = [streamed_ttft(client, "smollm2-135m-instruct", QUESTIONS[i % len(QUESTIONS)], max_tokens) for i in range(TTFT_SAMPLES)]
-    grounded_s, raw_s = statistics.median(grounded), statistics.median(raw)
-    verdict = "meets" if grounded_s <= 2.0 else "misses"
-    print(f"TTFT grounded (kotatsu, median of {TTFT_SAMPLES}): {grounded_s:.2f} s ({verdict} the 2 s goal); "
-          f"raw LLM {raw_s:.2f} s; ratio {grounded_s / raw_s:.2f}")
+        grounded_s, grounded_tokens = median_ttft(client, "kotatsu", questions, max_tokens)
+        raw_s, raw_tokens = median_ttft(client, "smollm2-135m-instruct", questions, max_tokens)
+        full_s, full_tokens = median_ttft(client, "kotatsu", [FULL_BUDGET_QUESTION] * TTFT_SAMPLES, max_tokens)
+    for label, seconds in (("grounded", grounded_s), ("grounded, sources filling the budget", full_s)):
+        verdict = "meets" if seconds <= 2.0 else "misses"
+        print(f"TTFT {label} (kotatsu, median of {TTFT_SAMPLES}): {seconds:.2f} s ({verdict} the 2 s goal)")
+    print(f"  prompt tokens (median): grounded {grounded_tokens:.0f}, budget filled {full_tokens:.0f}, raw {raw_tokens:.0f}; "
+          f"raw LLM TTFT {raw_s:.2f} s; ratio grounded / raw {grounded_s / raw_s:.2f}")
 
 
 async def client_loop(client, deadline, max_tokens, latencies, statuses, tokens, offset):

@@ -13,7 +13,9 @@
    index a replica has by then: switched to IVF (trained) at INGEST_EXACT_INDEX_LIMIT chunks, grown since.
 """
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,7 +27,9 @@ import numpy as np
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
-os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="kotatsu-bench-"))
+if "VAR_DIR" not in os.environ:
+    os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="kotatsu-bench-")
+    atexit.register(shutil.rmtree, os.environ["VAR_DIR"], ignore_errors=True)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 
 DIM = 384
@@ -69,6 +73,7 @@ def bench_transcription(model_name):
     from tests.ingest.talks import LONG_TALK
 
     workdir = Path(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     speak(" ".join(LONG_TALK), workdir / "talk.mp3")
     wav = workdir / "talk.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(workdir / "talk.mp3"), "-ar", "16000", "-ac", "1", str(wav)], check=True)

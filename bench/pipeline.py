@@ -12,7 +12,9 @@ single-process engine, same model, prompt and greedy decoding, all measured in o
    0.5 ms delay (a Raspberry Pi LAN).
 """
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,10 +26,9 @@ from threadpoolctl import threadpool_limits
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from inference.cache.store import BlobStore  # noqa: E402
+from bench.engine import default_model  # noqa: E402
 from inference.coordinator import Coordinator  # noqa: E402
 from inference.engine import Engine  # noqa: E402
-from inference.model_files import DEFAULT_MODEL  # noqa: E402
 from inference.sampling import SamplingParams  # noqa: E402
 from tests.inference.cluster_lab import ClusterLab, namespaces_work, netem_works  # noqa: E402
 
@@ -47,14 +48,6 @@ PROMPTS = [
 PI_LAN_LINK = ["netem", "rate", "1gbit", "delay", "0.5ms"]
 # Without netem (not built into some VM kernels) only the rate can be shaped, with a token bucket.
 RATE_ONLY_LINK = ["tbf", "rate", "1gbit", "burst", "256kb", "latency", "5ms"]
-
-
-def default_model_path():
-    store = BlobStore(Path(os.environ.get("MODEL_CACHE_DIR") or "~/.cache/kotatsu/models").expanduser())
-    digest = store.ref(DEFAULT_MODEL)
-    if digest is None:
-        sys.exit(f"{DEFAULT_MODEL} is not in the model cache: run manage.py models pull {DEFAULT_MODEL}")
-    return store.blob_path(digest)
 
 
 def chat_prompt(tokenizer, text):
@@ -78,6 +71,7 @@ def aggregate_rate(coordinator, prompts, tokens):
 
 def measure_pipeline(label, model_path, tokens, single_tok_s, node_threads, link=None):
     work_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     env = {"VAR_DIR": str(work_dir), "DATABASE_URL": f"sqlite:///{work_dir / 'bench.sqlite3'}"}
     if node_threads:
         env["OPENBLAS_NUM_THREADS"] = str(node_threads)
@@ -120,7 +114,7 @@ def main():
     )
     parser.add_argument("--unshaped-only", action="store_true", help="skip the shaped-link measurement")
     args = parser.parse_args()
-    model_path = args.model or default_model_path()
+    model_path = args.model or default_model()
 
     engine = Engine(model_path, context_length=CONTEXT_LENGTH)
     prompt = chat_prompt(engine.tokenizer, PROMPTS[0])

@@ -8,12 +8,17 @@
 
 Several prompts given to generate_batch are prefilled one by one, then decoded together: each
 decode step is a single forward call whose matmuls cover one row per live sequence.
+
+A server whose requests arrive at any time uses a ContinuousBatch instead: prompts join it between
+steps, and each step reads the next block of joining prompts in the same forward call that decodes
+one token of every sequence already generating.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -21,7 +26,7 @@ import numpy as np
 
 from inference.forward import forward
 from inference.gguf_loader import StageWeights, load_stage, read_gguf, without_tokenizer_vocabulary
-from inference.kv_cache import KVCache, Segment
+from inference.kv_cache import KVCache, KVPrefix, Segment
 from inference.sampling import Sampler, SamplingParams
 from inference.tokenizer import IncrementalDecoder, Tokenizer
 
@@ -29,6 +34,9 @@ DEFAULT_CONTEXT_LENGTH = 4096
 # Long enough that the matmuls run at full BLAS speed, short enough that the [H, T, t] attention
 # scores of one block stay a few MB.
 PREFILL_BLOCK_TOKENS = 256
+# Shared prompt heads (system prompts) whose keys and values are kept, least recently used dropped first;
+# one is ~46 KB per token for SmolLM2-135M, so a 60-token head costs under 3 MB.
+SHARED_PREFIXES_KEPT = 8
 
 
 @dataclass
@@ -42,7 +50,7 @@ class GenerationStats:
 
 @dataclass(frozen=True)
 class TokenDelta:
-    sequence: int  # index of the prompt this token continues
+    sequence: int  # index of the prompt this token continues (Generation), or its id (ContinuousBatch)
     token_id: int | None  # None for text held back until the sequence ended
     text: str  # may be empty while a multi-byte character is incomplete
 
@@ -66,6 +74,22 @@ class Engine:
         self.weights: StageWeights = load_stage(
             self.model, range(self.config.n_layers), with_embedding=True, with_head=True
         )
+        self.shared_prefixes: OrderedDict[tuple[int, ...], KVPrefix] = OrderedDict()  # by their token ids
+
+    def reuse_shared_prefix(self, prefix_ids: tuple[int, ...], cache: KVCache) -> bool:
+        """Start an empty cache from the kept keys and values of prefix_ids, if they are kept."""
+        prefix = self.shared_prefixes.get(prefix_ids)
+        if prefix is None:
+            return False
+        self.shared_prefixes.move_to_end(prefix_ids)
+        cache.start_from(prefix)
+        return True
+
+    def keep_shared_prefix(self, prefix_ids: tuple[int, ...], cache: KVCache) -> None:
+        """Keep the keys and values of prefix_ids, the first positions of a cache that has read them."""
+        self.shared_prefixes[prefix_ids] = cache.prefix(len(prefix_ids))
+        while len(self.shared_prefixes) > SHARED_PREFIXES_KEPT:
+            self.shared_prefixes.popitem(last=False)
 
     def new_cache(self) -> KVCache:
         config = self.config
@@ -77,6 +101,9 @@ class Engine:
     def generate_batch(self, prompts: list[list[int]], max_tokens: int, params: SamplingParams) -> Generation:
         return Generation(self, prompts, max_tokens, params)
 
+    def continuous_batch(self) -> ContinuousBatch:
+        return ContinuousBatch(self)
+
     def prefill(self, prompt_ids: list[int], cache: KVCache) -> np.ndarray:
         """Run a prompt through the model in blocks; logits after its last token [V]."""
         for start in range(0, len(prompt_ids), PREFILL_BLOCK_TOKENS):
@@ -85,16 +112,20 @@ class Engine:
         return logits[0]
 
 
+def check_prompt(prompt: list[int], context_length: int) -> None:
+    if not prompt:
+        raise ValueError("a prompt needs at least one token")
+    if len(prompt) >= context_length:
+        raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in a {context_length}-token context")
+
+
 class Generation:
     """Iterate to run the generation and receive TokenDelta as tokens come; afterwards `results`
     holds each sequence's tokens, text and finish reason, and `stats` the timings."""
 
     def __init__(self, engine: Engine, prompts: list[list[int]], max_tokens: int, params: SamplingParams):
         for prompt in prompts:
-            if not prompt:
-                raise ValueError("a prompt needs at least one token")
-            if len(prompt) >= engine.context_length:
-                raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in a {engine.context_length}-token context")
+            check_prompt(prompt, engine.context_length)
         self.engine = engine
         self.max_tokens = max_tokens
         self.params = params
@@ -134,6 +165,122 @@ class Generation:
                 self.results[index], index, token, decoders[index], self.engine.tokenizer.stop_token_ids,
                 self.max_tokens, context_full,
             )
+
+
+@dataclass
+class RunningSequence:
+    result: SequenceResult
+    max_tokens: int
+    cache: KVCache
+    sampler: Sampler
+    decoder: IncrementalDecoder
+    prompt_read: int = 0  # prompt tokens already in the cache
+    prefix_to_keep: tuple[int, ...] = ()  # a shared head to keep once the prompt is read
+
+    @property
+    def reading_prompt(self) -> bool:
+        return self.prompt_read < len(self.result.prompt_ids)
+
+
+@dataclass
+class BatchStep:
+    deltas: list[TokenDelta]
+    finished: dict[int, SequenceResult]  # sequences that ended in this step, by id; they have left the batch
+
+
+class ContinuousBatch:
+    """Sequences generated together that prompts join, or leave, between any two steps.
+
+        batch = engine.continuous_batch()
+        sequence_id = batch.add(prompt_ids, max_tokens, params)   # each sequence its own limit and sampling
+        batch.add(prompt_ids, max_tokens, params, shared_prefix_tokens=60)   # a head many prompts start with
+        while batch:
+            step = batch.step()      # TokenDelta.sequence is the id add() returned
+
+    A step is one forward call over one token of every generating sequence plus up to
+    PREFILL_BLOCK_TOKENS prompt tokens of the sequences still reading their prompt, oldest first; a
+    sequence's first token comes in the step that reads the end of its prompt. So a prompt that
+    joins waits for one step, not for the others to finish, the generating sequences keep going while
+    it is read, and their rows share the weights' memory reads with the prompt block.
+
+    A shared prefix (the system prompt every request of a kind begins with) is read once: its keys and
+    values are kept by the engine and copied into later sequences that start with the same token ids.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.sequences: dict[int, RunningSequence] = {}  # by id, in the order they joined
+        self.next_id = 0
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def add(self, prompt_ids: list[int], max_tokens: int, params: SamplingParams, shared_prefix_tokens: int = 0) -> int:
+        engine = self.engine
+        check_prompt(prompt_ids, engine.context_length)
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        sequence = RunningSequence(
+            result=SequenceResult(prompt_ids=list(prompt_ids)),
+            max_tokens=max_tokens,
+            cache=engine.new_cache(),
+            sampler=Sampler(params, engine.config.vocab_size, prompt_ids),
+            decoder=IncrementalDecoder(engine.tokenizer),
+        )
+        # The prompt's last token is always read: its logits give the first generated token.
+        prefix_ids = tuple(prompt_ids[: min(shared_prefix_tokens, len(prompt_ids) - 1)])
+        if prefix_ids and engine.reuse_shared_prefix(prefix_ids, sequence.cache):
+            sequence.prompt_read = len(prefix_ids)
+        else:
+            sequence.prefix_to_keep = prefix_ids
+        sequence_id, self.next_id = self.next_id, self.next_id + 1
+        self.sequences[sequence_id] = sequence
+        return sequence_id
+
+    def remove(self, sequence_id: int) -> None:
+        """Drop a sequence nobody reads any more; its cache is freed."""
+        del self.sequences[sequence_id]
+
+    def step(self) -> BatchStep:
+        rows: list[np.ndarray] = []
+        segments: list[Segment] = []
+        stepped: list[tuple[int, RunningSequence, bool]] = []  # (id, sequence, whether this row samples)
+        for sequence_id, sequence in self.sequences.items():
+            if not sequence.reading_prompt:
+                rows.append(np.asarray(sequence.result.token_ids[-1:], dtype=np.int64))  # [1]
+                segments.append(Segment(sequence.cache, 1))
+                stepped.append((sequence_id, sequence, True))
+        budget = PREFILL_BLOCK_TOKENS
+        for sequence_id, sequence in self.sequences.items():
+            if sequence.reading_prompt and budget > 0:
+                block = sequence.result.prompt_ids[sequence.prompt_read : sequence.prompt_read + budget]
+                rows.append(np.asarray(block, dtype=np.int64))  # [T_s]
+                segments.append(Segment(sequence.cache, len(block)))
+                sequence.prompt_read += len(block)
+                budget -= len(block)
+                stepped.append((sequence_id, sequence, not sequence.reading_prompt))
+        if not segments:
+            return BatchStep(deltas=[], finished={})
+
+        logits = forward(np.concatenate(rows), self.engine.weights, segments)  # [T] -> [S, V]
+        deltas: list[TokenDelta] = []
+        finished: dict[int, SequenceResult] = {}
+        stop_token_ids = self.engine.tokenizer.stop_token_ids
+        for (sequence_id, sequence, samples), row in zip(stepped, logits):
+            if not samples:
+                continue
+            if sequence.prefix_to_keep:
+                self.engine.keep_shared_prefix(sequence.prefix_to_keep, sequence.cache)
+                sequence.prefix_to_keep = ()
+            context_full = sequence.cache.length >= sequence.cache.capacity
+            token = sequence.sampler.next_token(row)
+            deltas.extend(accept_token(
+                sequence.result, sequence_id, token, sequence.decoder, stop_token_ids, sequence.max_tokens, context_full,
+            ))
+            if sequence.result.finish_reason is not None:
+                finished[sequence_id] = sequence.result
+                del self.sequences[sequence_id]
+        return BatchStep(deltas=deltas, finished=finished)
 
 
 def accept_token(

@@ -20,59 +20,82 @@ from inference.kv_cache import Segment
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
-    mean_square = np.mean(x * x, axis=-1, keepdims=True)  # [..., D] -> [..., 1]
-    return x * (1.0 / np.sqrt(mean_square + eps)) * weight  # [..., D]
+    if x.ndim == 2 and len(x) == 1:
+        # A decode step's single row: its scale as a Python float costs one numpy call instead of five.
+        row = x[0]  # [D]
+        scale = 1.0 / math.sqrt(float(np.dot(row, row)) / len(row) + eps)
+        return x * (weight * scale)  # [1, D]
+    sum_squares = np.vecdot(x, x)[..., None]  # [..., D] -> [..., 1]
+    return (x * weight) * (1.0 / np.sqrt(sum_squares * (1.0 / x.shape[-1]) + eps))  # [..., D]
+
+
+# Below this many rows a matmul runs as one gemv per row: OpenBLAS's sgemm repacks the whole weight
+# matrix on every call, which for 2 rows costs 2-4x a gemv, while a second gemv over a matrix just
+# read finds most of it still in the last-level cache (bench/small_batches.py; bench/RESULTS.md).
+GEMV_ROWS_BELOW = 7
 
 
 def linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    # A one-row matmul goes to OpenBLAS gemm, which runs it 2-3x slower than the gemv a vector gets.
-    return (x[0] @ weight)[None] if len(x) == 1 else x @ weight  # [T, I] @ [I, O] -> [T, O]
+    if len(x) == 1:
+        return (x[0] @ weight)[None]  # [I] @ [I, O] -> [1, O]
+    if len(x) < GEMV_ROWS_BELOW:
+        return np.stack([row @ weight for row in x])  # [T] x ([I] @ [I, O]) -> [T, O]
+    return x @ weight  # [T, I] @ [I, O] -> [T, O]
 
 
 def rope_tables(positions: np.ndarray, inv_freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos and signed sin of every position's angles, full head width, for `apply_rope`."""
     # Angles in float64: position * frequency loses digits in float32 at long contexts.
     angles = positions.astype(np.float64)[:, None] * inv_freq.astype(np.float64)[None, :]  # [T], [Dh/2] -> [T, Dh/2]
-    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)  # [T, Dh/2] each
+    cos, sin = np.cos(angles), np.sin(angles)  # [T, Dh/2] each
+    cos_full = np.concatenate([cos, cos], axis=-1)[:, None, :].astype(np.float32)  # [T, 1, Dh]
+    sin_signed = np.concatenate([-sin, sin], axis=-1)[:, None, :].astype(np.float32)  # [T, 1, Dh]
+    return cos_full, sin_signed
 
 
-def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """Rotate pairs (i, i + Dh/2) of every head by its position's angles (the "rotate half" form)."""
+def apply_rope(x: np.ndarray, cos_full: np.ndarray, sin_signed: np.ndarray) -> np.ndarray:
+    """Rotate pairs (i, i + Dh/2) of every head by its position's angles (the "rotate half" form):
+    (a, b) -> (a cos - b sin, b cos + a sin), computed as x * cos + swap_halves(x) * signed sin."""
     half = x.shape[-1] // 2
-    first, second = x[..., :half], x[..., half:]  # [T, H, Dh] -> [T, H, Dh/2] each
-    cos, sin = cos[:, None, :], sin[:, None, :]  # [T, Dh/2] -> [T, 1, Dh/2]
-    return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)  # [T, H, Dh]
+    swapped = np.concatenate([x[..., half:], x[..., :half]], axis=-1)  # [T, H, Dh], halves exchanged
+    return x * cos_full + swapped * sin_signed  # [T, H, Dh]
 
 
-def softmax(scores: np.ndarray) -> np.ndarray:
-    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))  # [..., N]
-    return exps / exps.sum(axis=-1, keepdims=True)  # [..., N]
-
-
-def silu(x: np.ndarray) -> np.ndarray:
+def silu_and_multiply(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """silu(gate) * up, in place on one temporary: prefill runs it over [T, F] blocks of several MB."""
     # sigmoid via tanh never overflows, unlike 1 / (1 + exp(-x)) for large negative x
-    return x * (0.5 + 0.5 * np.tanh(0.5 * x))
+    out = np.multiply(gate, 0.5)  # [T, F]
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    out *= gate
+    out *= up
+    return out  # [T, F]
 
 
 def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
     """Causal grouped-query attention of T new queries over all `t = start + T` cached positions.
 
     The G query heads that share a kv head are stacked into one matrix, so each kv head's keys are
-    read once by a single matmul instead of G times.
+    read once by a single matmul instead of G times. The softmax is normalized after the product
+    with the values, which divides [.., Dh] instead of [.., t] numbers.
     """
     n_tokens, n_heads, head_dim = q.shape
     n_kv_heads, n_positions, _ = keys.shape
     group = n_heads // n_kv_heads
-    q = q * (1.0 / math.sqrt(head_dim))
+    q = q * (1.0 / math.sqrt(head_dim))  # [T, H, Dh]
     q = q.reshape(n_tokens, n_kv_heads, group, head_dim).transpose(1, 2, 0, 3)  # [T, H, Dh] -> [Hkv, G, T, Dh]
     q = q.reshape(n_kv_heads, group * n_tokens, head_dim)  # [Hkv, G, T, Dh] -> [Hkv, G*T, Dh]
     scores = q @ keys.transpose(0, 2, 1)  # [Hkv, G*T, Dh] @ [Hkv, Dh, t] -> [Hkv, G*T, t]
     if n_tokens > 1:
-        query_positions = start + np.arange(n_tokens)  # [T]
-        future = np.arange(n_positions)[None, :] > query_positions[:, None]  # [T, t]
+        future = np.triu(np.full((n_tokens, n_positions), -np.inf, dtype=np.float32), k=start + 1)  # [T, t]
         scores = scores.reshape(n_kv_heads, group, n_tokens, n_positions)  # [Hkv, G*T, t] -> [Hkv, G, T, t]
-        scores[:, :, future] = -np.inf
+        scores += future
         scores = scores.reshape(n_kv_heads, group * n_tokens, n_positions)  # [Hkv, G, T, t] -> [Hkv, G*T, t]
-    out = softmax(scores) @ values  # [Hkv, G*T, t] @ [Hkv, t, Dh] -> [Hkv, G*T, Dh]
+    scores -= scores.max(axis=-1, keepdims=True)  # [Hkv, G*T, t]
+    weights = np.exp(scores, out=scores)  # [Hkv, G*T, t], unnormalized
+    out = weights @ values  # [Hkv, G*T, t] @ [Hkv, t, Dh] -> [Hkv, G*T, Dh]
+    out /= weights.sum(axis=-1, keepdims=True)  # [Hkv, G*T, Dh]
     out = out.reshape(n_kv_heads, group, n_tokens, head_dim).transpose(2, 0, 1, 3)  # -> [T, Hkv, G, Dh]
     return out.reshape(n_tokens, n_heads * head_dim)  # [T, Hkv, G, Dh] -> [T, H*Dh]
 
@@ -95,13 +118,15 @@ def transformer_block(
     qkv = linear(h, layer.qkv)  # [T, D] @ [D, (H+2Hkv)*Dh] -> [T, (H+2Hkv)*Dh]
     if layer.qkv_bias is not None:
         qkv += layer.qkv_bias
-    q = qkv[:, : n_heads * head_dim].reshape(n_rows, n_heads, head_dim)  # -> [T, H, Dh]
-    k = qkv[:, n_heads * head_dim : (n_heads + n_kv_heads) * head_dim].reshape(n_rows, n_kv_heads, head_dim)
+    # q and k share one rope call: they are the first H + Hkv heads of the fused projection.
+    qk = qkv[:, : (n_heads + n_kv_heads) * head_dim].reshape(n_rows, n_heads + n_kv_heads, head_dim)  # [T, H+Hkv, Dh]
     v = qkv[:, (n_heads + n_kv_heads) * head_dim :].reshape(n_rows, n_kv_heads, head_dim)  # -> [T, Hkv, Dh]
     if layer.q_norm is not None:
-        q = rms_norm(q, layer.q_norm, config.rms_eps)  # [T, H, Dh]
-        k = rms_norm(k, layer.k_norm, config.rms_eps)  # [T, Hkv, Dh]
-    q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # [T, H, Dh], [T, Hkv, Dh]
+        q_normed = rms_norm(qk[:, :n_heads], layer.q_norm, config.rms_eps)  # [T, H, Dh]
+        k_normed = rms_norm(qk[:, n_heads:], layer.k_norm, config.rms_eps)  # [T, Hkv, Dh]
+        qk = np.concatenate([q_normed, k_normed], axis=1)  # [T, H+Hkv, Dh]
+    qk = apply_rope(qk, cos, sin)  # [T, H+Hkv, Dh]
+    q, k = qk[:, :n_heads], qk[:, n_heads:]  # [T, H, Dh], [T, Hkv, Dh]
 
     mixed = np.empty((n_rows, n_heads * head_dim), dtype=np.float32)  # [T, H*Dh]
     row = 0
@@ -116,7 +141,7 @@ def transformer_block(
 
     h = rms_norm(x, layer.ffn_norm, config.rms_eps)  # [T, D]
     gate_up = linear(h, layer.gate_up)  # [T, D] @ [D, 2F] -> [T, 2F]
-    gated = silu(gate_up[:, : config.ffn_dim]) * gate_up[:, config.ffn_dim :]  # [T, 2F] -> [T, F]
+    gated = silu_and_multiply(gate_up[:, : config.ffn_dim], gate_up[:, config.ffn_dim :])  # [T, 2F] -> [T, F]
     return x + linear(gated, layer.down)  # [T, F] @ [F, D] -> [T, D]
 
 
@@ -140,7 +165,7 @@ def forward(
     positions = np.concatenate(
         [np.arange(s.cache.length, s.cache.length + s.n_tokens) for s in segments]
     )  # [T]
-    cos, sin = rope_tables(positions, stage.inv_freq)  # [T, Dh/2] each
+    cos, sin = rope_tables(positions, stage.inv_freq)  # [T, 1, Dh] each
     for index, layer in enumerate(stage.layers):
         layer_keys = [segment.cache.keys[index] for segment in segments]  # [Hkv, C, Dh] each
         layer_values = [segment.cache.values[index] for segment in segments]  # [Hkv, C, Dh] each
@@ -154,4 +179,4 @@ def forward(
         last_rows = np.cumsum([segment.n_tokens for segment in segments]) - 1  # [S]
         x = x[last_rows]  # [T, D] -> [S, D]
     x = rms_norm(x, stage.final_norm, config.rms_eps)  # [R, D]
-    return x @ stage.head.T  # [R, D] @ [D, V] -> [R, V]
+    return linear(x, stage.head)  # [R, D] @ [D, V] -> [R, V]

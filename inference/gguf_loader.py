@@ -9,6 +9,7 @@ pipeline stage only ever touches the bytes of its own layers.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass, field, replace
 
@@ -41,6 +42,7 @@ HEAD_TENSOR = "output.weight"
 ROPE_FACTORS_TENSOR = "rope_freqs.weight"
 
 FLOAT32_BYTES = 4
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
 TOKENIZER_VOCABULARY_KEYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores")
 
 
@@ -221,7 +223,7 @@ class LayerWeights:
     attn_out: np.ndarray  # [H * Dh, D]
     ffn_norm: np.ndarray  # [D]
     gate_up: np.ndarray  # [D, 2 * F], fused gate and up projections
-    down: np.ndarray  # [F, D]
+    down: np.ndarray  # [F, D], a column-major view (see _load_layer)
 
 
 @dataclass(frozen=True)
@@ -232,15 +234,46 @@ class StageWeights:
     layer_range: range
     layers: list[LayerWeights]
     inv_freq: np.ndarray  # [Dh/2] rope inverse frequencies, rope_freqs factors already applied
-    embedding: np.ndarray | None  # [V, D] when this stage embeds tokens
+    embedding: np.ndarray | None  # [V, D] when this stage embeds tokens; a view of `head` when tied
     final_norm: np.ndarray | None  # [D] when this stage produces logits
-    head: np.ndarray | None  # [V, D]; the very same array as `embedding` when tied
+    # [D, V] row-major: OpenBLAS's gemv streams this layout at ~34 GB/s against ~27 GB/s for the
+    # [V, D] one, and the head is the largest matrix a decode step reads.
+    head: np.ndarray | None
 
     def n_bytes(self) -> int:
-        arrays = [self.inv_freq, self.embedding, self.final_norm]
-        arrays += [self.head] if self.head is not self.embedding else []
+        arrays = [self.inv_freq, self.final_norm, self.head]
+        arrays += [self.embedding] if not np.may_share_memory(self.embedding, self.head) else []
         arrays += [a for layer in self.layers for a in vars(layer).values()]
         return sum(a.nbytes for a in arrays if a is not None)
+
+
+class WeightArena:
+    """One allocation that holds every fp32 weight of a stage, filled tensor by tensor.
+
+    numpy asks the kernel for transparent huge pages on allocations this large; gemv over weights in
+    2 MB pages ran 5-10% faster than over separately allocated matrices of SmolLM2's shapes (fewer TLB
+    misses), and small matrices allocated one by one end up in 4 KB heap pages.
+    """
+
+    ALIGNMENT = 16  # floats: every tensor starts on a 64-byte cache line
+
+    def __init__(self, n_floats: int):
+        self.buffer = np.empty(n_floats, dtype=np.float32)  # [N]
+        self.used = 0
+
+    @classmethod
+    def floats_for(cls, shapes) -> int:
+        return sum(-(-int(np.prod(shape)) // cls.ALIGNMENT) * cls.ALIGNMENT for shape in shapes)
+
+    def place(self, values: np.ndarray) -> np.ndarray:
+        """A row-major copy of `values` (any memory layout) inside the arena."""
+        n_floats = values.size
+        if self.used + n_floats > self.buffer.size:
+            raise ValueError(f"weight arena overflow: {self.used} + {n_floats} > {self.buffer.size} floats")
+        placed = self.buffer[self.used : self.used + n_floats].reshape(values.shape)
+        placed[...] = values
+        self.used += -(-n_floats // self.ALIGNMENT) * self.ALIGNMENT
+        return placed
 
 
 def load_stage(model: GGUFModel, layers: range, with_embedding: bool, with_head: bool) -> StageWeights:
@@ -248,32 +281,43 @@ def load_stage(model: GGUFModel, layers: range, with_embedding: bool, with_head:
     config = model.config
     if layers.step != 1 or layers.start < 0 or layers.stop > config.n_layers or len(layers) == 0:
         raise ValueError(f"layer range {layers} is not a non-empty slice of 0..{config.n_layers}")
+    kept = [name for name in stage_tensor_names(model, layers, with_embedding, with_head) if name != ROPE_FACTORS_TENSOR]
+    for name in kept:
+        if name not in model.tensors:
+            raise GGUFError(f"{model.path}: GGUF has no {name} tensor")
+    # A tied embedding is kept once, as the head; the arena's size counts it once too.
+    arena = WeightArena(WeightArena.floats_for(model.tensors[name].shape for name in kept))
     with open(model.path, "rb") as file:
-        # The embedding is the largest tensor; loading it first keeps its dequantization transient
-        # from stacking on top of all the layer weights.
         needs_embedding = with_embedding or (with_head and config.tied_head)
-        embedding = _read_tensor(model, file, EMBEDDING_TENSOR) if needs_embedding else None
-        loaded_layers = [_load_layer(model, file, layer) for layer in layers]
-        final_norm = _read_tensor(model, file, FINAL_NORM_TENSOR) if with_head else None
-        if not with_head:
-            head = None
-        elif config.tied_head:
-            head = embedding
-        else:
-            head = _read_tensor(model, file, HEAD_TENSOR)
+        embedding = _read_tensor(model, file, EMBEDDING_TENSOR) if needs_embedding else None  # [V, D]
+        head = None
+        if with_head:
+            head_rows = embedding if config.tied_head else _read_tensor(model, file, HEAD_TENSOR)  # [V, D]
+            head = arena.place(head_rows.T)  # [V, D] -> [D, V]
+            del head_rows
+        if with_head and config.tied_head:  # the embedding is kept, if at all, as a view of the head's memory
+            embedding = head.T if with_embedding else None  # [D, V] -> [V, D]
+        elif with_embedding:
+            embedding = arena.place(embedding)  # [V, D]
+        _release_freed_memory()
+        loaded_layers = []
+        for layer in layers:
+            loaded_layers.append(_load_layer(model, file, layer, arena))
+            _release_freed_memory()
+        final_norm = arena.place(_read_tensor(model, file, FINAL_NORM_TENSOR)) if with_head else None
         inv_freq = _rope_inverse_frequencies(model, file)
     return StageWeights(
         config=config,
         layer_range=layers,
         layers=loaded_layers,
         inv_freq=inv_freq,
-        embedding=embedding if with_embedding else None,
+        embedding=embedding,
         final_norm=final_norm,
         head=head,
     )
 
 
-def _load_layer(model: GGUFModel, file, layer: int) -> LayerWeights:
+def _load_layer(model: GGUFModel, file, layer: int, arena: WeightArena) -> LayerWeights:
     config = model.config
 
     def tensor(suffix: str) -> np.ndarray:
@@ -281,6 +325,9 @@ def _load_layer(model: GGUFModel, file, layer: int) -> LayerWeights:
 
     def optional(suffix: str) -> np.ndarray | None:
         return tensor(suffix) if f"blk.{layer}.{suffix}" in model.tensors else None
+
+    def placed(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else arena.place(values)
 
     q, k, v = tensor("attn_q.weight"), tensor("attn_k.weight"), tensor("attn_v.weight")  # [out, D] each
     if config.architecture == "llama":
@@ -290,18 +337,28 @@ def _load_layer(model: GGUFModel, file, layer: int) -> LayerWeights:
         k = _unpermute_rope_rows(k, config.n_kv_heads)
     biases = [optional("attn_q.bias"), optional("attn_k.bias"), optional("attn_v.bias")]
     return LayerWeights(
-        attn_norm=tensor("attn_norm.weight"),
-        qkv=np.ascontiguousarray(np.concatenate([q, k, v]).T),  # [(H+2Hkv)*Dh, D] -> [D, (H+2Hkv)*Dh]
-        qkv_bias=np.concatenate(biases) if all(b is not None for b in biases) else None,
-        q_norm=optional("attn_q_norm.weight"),
-        k_norm=optional("attn_k_norm.weight"),
-        attn_out=np.ascontiguousarray(tensor("attn_output.weight").T),  # [D, H*Dh] -> [H*Dh, D]
-        ffn_norm=tensor("ffn_norm.weight"),
-        gate_up=np.ascontiguousarray(
-            np.concatenate([tensor("ffn_gate.weight"), tensor("ffn_up.weight")]).T
-        ),  # [2F, D] -> [D, 2F]
-        down=np.ascontiguousarray(tensor("ffn_down.weight").T),  # [D, F] -> [F, D]
+        attn_norm=arena.place(tensor("attn_norm.weight")),
+        qkv=arena.place(np.concatenate([q, k, v]).T),  # [(H+2Hkv)*Dh, D] -> [D, (H+2Hkv)*Dh]
+        qkv_bias=placed(np.concatenate(biases)) if all(b is not None for b in biases) else None,
+        q_norm=placed(optional("attn_q_norm.weight")),
+        k_norm=placed(optional("attn_k_norm.weight")),
+        attn_out=arena.place(tensor("attn_output.weight").T),  # [D, H*Dh] -> [H*Dh, D]
+        ffn_norm=arena.place(tensor("ffn_norm.weight")),
+        gate_up=arena.place(np.concatenate([tensor("ffn_gate.weight"), tensor("ffn_up.weight")]).T),  # [2F, D] -> [D, 2F]
+        # A transposed view, not a copy: OpenBLAS's gemv streams a [D, F] row-major matrix at nearly
+        # twice the bandwidth of the [F, D] one (measured: 112 vs 194 us for SmolLM2's shape).
+        down=arena.place(tensor("ffn_down.weight")).T,  # [D, F] -> [F, D]
     )
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap pages freed by dequantization back to the OS.
+
+    glibc keeps freed memory for reuse once its adaptive mmap threshold has grown, so without this
+    a loaded stage would hold tens of MB of dead dequantization temporaries in its resident set.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _unpermute_rope_rows(weight: np.ndarray, n_heads: int) -> np.ndarray:

@@ -15,6 +15,15 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MODEL_CACHE_DIR") or "~/.cache/kotatsu/models").expanduser()
 
 
+def cached_model_path(name: str = DEFAULT_MODEL) -> Path | None:
+    """The blob of a catalog model already in the local model cache, without Django (for benches)."""
+    from inference.cache.store import BlobStore
+
+    store = BlobStore(default_cache_dir())
+    digest = store.ref(name)
+    return store.blob_path(digest) if digest else None
+
+
 def resolve_model_path(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """A .gguf path as given, or the GGUF of a catalog model (inference.models.ModelEntry) from the model
     cache at `cache_dir` (default: settings.MODEL_CACHE_DIR). Names need Django and its database."""

@@ -8,6 +8,9 @@ counting the first stage's embedding and the last stage's final norm and head.
 from dataclasses import dataclass
 
 GIB = 1024**3
+# Free memory moves by megabytes between heartbeats; ordering nodes by it exactly would reshuffle the
+# stages (and make every node load new layers) on each plan. Orders compare it in these steps.
+ORDER_STEP_BYTES = GIB // 4
 
 
 class PlanError(Exception):
@@ -75,11 +78,11 @@ def plan_stages(memory, nodes, n_nodes=None, weight_by_throughput=False):
             raise PlanError(f"asked for {n_nodes} nodes, but {len(nodes)} are live")
         if n_nodes > memory.n_layers:
             raise PlanError(f"asked for {n_nodes} nodes, but the model has only {memory.n_layers} layers")
-        chosen = sorted(nodes, key=lambda node: (-weight(node, weight_by_throughput), node.name))[:n_nodes]
+        chosen = sorted(nodes, key=lambda node: ordering_key(node, weight_by_throughput))[:n_nodes]
     if not chosen:
         raise PlanError("no live node to run the model on")
     # The biggest node first: the first stage also holds the embedding, usually the largest tensor.
-    chosen = sorted(chosen, key=lambda node: (-node.free_bytes, node.name))
+    chosen = sorted(chosen, key=lambda node: ordering_key(node, weight_by_throughput=False))
     offered = sum(node.free_bytes for node in chosen)
     if memory.total_bytes > offered:
         raise PlanError(
@@ -94,6 +97,12 @@ def plan_stages(memory, nodes, n_nodes=None, weight_by_throughput=False):
 
 def weight(node, weight_by_throughput):
     return node.free_bytes * (node.gflops if weight_by_throughput else 1.0)
+
+
+def ordering_key(node, weight_by_throughput):
+    """Heavier nodes first, names breaking ties; free memory counted in whole ORDER_STEP_BYTES."""
+    steps = node.free_bytes // ORDER_STEP_BYTES
+    return (-steps * (node.gflops if weight_by_throughput else 1.0), node.name)
 
 
 def proportional_boundaries(n_layers, weights):

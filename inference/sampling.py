@@ -25,12 +25,15 @@ class SamplingParams:
 
 
 def apply_penalties(
-    logits: np.ndarray, params: SamplingParams, context_ids: np.ndarray, generated_counts: np.ndarray
+    logits: np.ndarray, params: SamplingParams, context_ids, generated_counts: np.ndarray
 ) -> np.ndarray:
-    """logits [V]; context_ids: every token id so far; generated_counts [V]: how often each was generated."""
+    """logits [V]; context_ids: every token id so far (a sequence of ints); generated_counts [V]: how often
+    each was generated. Without penalties the logits come back as they are, uncopied."""
+    if params.repetition_penalty == 1.0 and not params.frequency_penalty and not params.presence_penalty:
+        return logits
     logits = logits.copy()  # [V]
     if params.repetition_penalty != 1.0 and len(context_ids):
-        seen = np.unique(context_ids)  # [U]
+        seen = np.unique(np.asarray(context_ids, dtype=np.int64))  # [U]
         # Dividing a negative logit would make it more likely, hence multiply those.
         logits[seen] = np.where(
             logits[seen] > 0, logits[seen] / params.repetition_penalty, logits[seen] * params.repetition_penalty
@@ -77,7 +80,7 @@ class Sampler:
         self.generated_counts = np.zeros(vocab_size, dtype=np.float32)  # [V]
 
     def next_token(self, logits: np.ndarray) -> int:
-        penalized = apply_penalties(logits, self.params, np.asarray(self.context_ids, dtype=np.int64), self.generated_counts)
+        penalized = apply_penalties(logits, self.params, self.context_ids, self.generated_counts)
         token = sample_token(penalized, self.params, self.rng)
         self.context_ids.append(token)
         self.generated_counts[token] += 1

@@ -4,6 +4,8 @@ It pops messages from its inbox (pipeline_protocol), keeps its stages' weights a
 sequence in memory, and passes hidden states on to the next stage; the last stage samples and
 replies with token ids. Everything waiting in the inbox when it looks is taken at once, and the
 single-token decode steps of all those sequences go through one forward call (continuous batching).
+Messages not signed with the cluster token are dropped (pipeline_protocol). A ping is answered
+after everything that came before it, so an answer proves this stage is working through its inbox.
 
 The arithmetic is inference.forward.forward, the very function the single-node engine runs.
 """
@@ -54,17 +56,26 @@ class Result:
 
 
 def resumed_sampler(spec, vocab_size):
-    """A sampler that has seen the prompt and the tokens generated so far (a re-planned sequence)."""
+    """A sampler that has seen the prompt and the tokens generated so far (a re-planned sequence), its
+    random generator where it was after drawing the last of them."""
     sampler = Sampler(SamplingParams(**spec["params"]), vocab_size, spec["prompt"] + spec["generated"])
     np.add.at(sampler.generated_counts, np.asarray(spec["generated"], dtype=np.int64), 1)
+    if spec.get("rng_state"):
+        sampler.rng.bit_generator.state = spec["rng_state"]
     return sampler
 
 
+def rng_state(sampler):
+    """What resumed_sampler needs to continue the draws; None when sampling is greedy (no draws)."""
+    return sampler.rng.bit_generator.state if sampler.params.temperature > 0 else None
+
+
 class ShardServer:
-    def __init__(self, client, node_name, locate_stage=lambda model, layers, with_embedding, with_head: model):
+    def __init__(self, client, cluster_token, node_name, locate_stage=lambda model, layers, with_embedding, with_head: model):
         """locate_stage(model reference, layers, with_embedding, with_head) -> a local GGUF holding at
         least those tensors (the model cache's job; by default the reference is a path)."""
         self.client = client
+        self.cluster_token = cluster_token
         self.node_name = node_name
         self.inbox = protocol.inbox_key(node_name)
         self.locate_stage = locate_stage
@@ -87,7 +98,12 @@ class ShardServer:
             return
         messages = [popped[1]] + (self.client.lpop(self.inbox, MAX_MESSAGES_PER_BATCH - 1) or [])
         received_at = time.time()
-        decoded = [protocol.decode(message) for message in messages]
+        decoded = []
+        for message in messages:
+            try:
+                decoded.append(protocol.decode(self.cluster_token, message))
+            except protocol.ForgedMessage as refusal:
+                logger.warning("%s (inbox %s)", refusal, self.inbox)
         forwards = {}
         for header, payload in decoded:
             if header["kind"] == "load":
@@ -101,6 +117,11 @@ class ShardServer:
         for header, _ in decoded:
             if header["kind"] == "release":
                 self.release(header)
+            elif header["kind"] == "ping":
+                pong = {"kind": "pong", "node": self.node_name, "ping": header["ping"], "run": header["run"], "epoch": header["epoch"]}
+                self.send(header["reply_to"], pong)
+        if forwards:
+            self.client.hset(protocol.stats_key(self.node_name), mapping=self.rolling)
 
     # ------------------------------------------------------------------ control messages
 
@@ -126,7 +147,10 @@ class ShardServer:
         except Exception as error:  # any failure must reach the coordinator instead of a silent timeout
             logger.exception("loading layers %s of %s failed", header["layers"], header["model"])
             reply = {"kind": "failed", "node": self.node_name, "error": f"{type(error).__name__}: {error}"}
-        self.client.rpush(header["reply_to"], protocol.encode({**reply, "run": header["run"], "epoch": header["epoch"]}))
+        self.send(header["reply_to"], {**reply, "run": header["run"], "epoch": header["epoch"]})
+
+    def send(self, key, header, payload=b""):
+        self.client.rpush(key, protocol.encode(self.cluster_token, header, payload))
 
     def release(self, header):
         run, epoch, seqs = header["run"], header["epoch"], header.get("seqs")
@@ -151,13 +175,14 @@ class ShardServer:
                 work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage)))
                 offset += n_rows
         steps = [entry for entry in work if entry.item["chunks"] == [1] and not entry.item.get("reset")]
-        results = []
+        # Decode steps first and passed on at once, then each prefill or replay on its own as soon as it is
+        # done, so the next stage starts on it while this one works through the rest.
         if steps:
             started = time.perf_counter()
             inputs = np.concatenate([entry.rows for entry in steps])  # [B] or [B, D]
             outputs = forward(inputs, stage, [Segment(entry.sequence.cache, 1) for entry in steps])  # [B, D] or [B, V]
             compute_ms = (time.perf_counter() - started) * 1000
-            results += [Result(entry, outputs[index : index + 1], compute_ms, len(steps)) for index, entry in enumerate(steps)]
+            self.hand_on([Result(entry, outputs[index : index + 1], compute_ms, len(steps)) for index, entry in enumerate(steps)], is_last)
         for entry in work:
             if entry in steps:
                 continue
@@ -168,7 +193,9 @@ class ShardServer:
                 offset += n_tokens
             # The last stage returns logits per chunk: only the final chunk's predict the next token.
             output = outputs[-1] if is_last else np.concatenate(outputs)
-            results.append(Result(entry, output, (time.perf_counter() - started) * 1000, len(entry.rows)))
+            self.hand_on([Result(entry, output, (time.perf_counter() - started) * 1000, len(entry.rows))], is_last)
+
+    def hand_on(self, results, is_last):
         if is_last:
             self.reply_tokens(results)
         else:
@@ -196,14 +223,15 @@ class ShardServer:
                 for result in message_results
             ]
             next_hop = header["hop"] + 1
-            message = protocol.encode({**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
-            self.client.rpush(protocol.inbox_key(header["route"][next_hop]["node"]), message)
+            next_inbox = protocol.inbox_key(header["route"][next_hop]["node"])
+            self.send(next_inbox, {**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
 
     def reply_tokens(self, results):
         replies = {}
         for result in results:
             header, item = result.work.header, result.work.item
-            token = result.work.sequence.sampler.next_token(result.output[-1])
+            sampler = result.work.sequence.sampler
+            token = sampler.next_token(result.output[-1])
             trace = item.get("trace", []) + [self.trace(result, protocol.TOKEN_DTYPE().nbytes)]
             reply = {
                 "kind": "token",
@@ -213,8 +241,9 @@ class ShardServer:
                 "token": token,
                 "prefill": bool(item.get("reset")),  # a prompt (or replay) rather than one decode step
                 "trace": trace,
+                "rng_state": rng_state(sampler),  # so that a re-planned sequence draws what this one would have
             }
-            replies.setdefault(header["reply_to"], []).append(protocol.encode(reply))
+            replies.setdefault(header["reply_to"], []).append(protocol.encode(self.cluster_token, reply))
         for reply_to, messages in replies.items():
             self.client.rpush(reply_to, *messages)
 
@@ -231,12 +260,12 @@ class ShardServer:
         return entry
 
     def record_rolling_stats(self, entry):
+        """Smoothed in memory; serve_once writes them to Redis once per round of messages."""
         for name in ("compute_ms", "wait_ms", "bytes_in", "bytes_out", "batch"):
             previous = self.rolling.get(name)
             value = float(entry[name])
             self.rolling[name] = value if previous is None else previous + STATS_SMOOTHING * (value - previous)
         self.rolling["steps"] = self.rolling.get("steps", 0) + 1
-        self.client.hset(protocol.stats_key(self.node_name), mapping=self.rolling)
 
 
 def rolling_stage_stats(client, node_name):

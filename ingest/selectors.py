@@ -36,6 +36,10 @@ def active_jobs(source_ids):
     )
 
 
+def video_id_of_job(job_id):
+    return Job.objects.values_list("video_id", flat=True).get(pk=job_id)
+
+
 def jobs_of_source(source_id):
     return list(Job.objects.filter(video__sources=source_id).select_related("video").order_by("pk"))
 

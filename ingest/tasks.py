@@ -7,15 +7,20 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from assistant import selectors as assistant_selectors
+from assistant.tasks import summarize_video
 from ingest import selectors, services
 from ingest.models import Job
 
 
 @shared_task(ignore_result=True)
 def sync_all_sources():
-    """The nightly run (a PeriodicTask, editable in the admin): resume stalled jobs, then list every source."""
+    """The nightly run (a PeriodicTask, editable in the admin): resume stalled jobs and summaries, then list
+    every source."""
     for job_id, stage in services.do_release_abandoned_jobs():
         send_step(job_id, stage)
+    for video_id in assistant_selectors.videos_to_summarize():
+        summarize_video.delay(video_id)
     for source_id in selectors.source_ids_to_sync():
         sync_source.delay(source_id)
 
@@ -39,7 +44,8 @@ def transcribe_video(job_id):
 
 @shared_task(ignore_result=True)
 def embed_video(job_id):
-    services.do_embed_video(job_id)
+    if services.do_embed_video(job_id):
+        summarize_video.delay(selectors.video_id_of_job(job_id))
 
 
 def send_step(job_id, stage):

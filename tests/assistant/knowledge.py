@@ -46,6 +46,47 @@ VPN_ONBOARDING = [
     "If the tunnel does not connect, restart the laptop and try again before calling IT.",
 ]
 
+# A long video relevant from end to end, outside the standard knowledge base: its passages alone can fill the
+# source budget.
+FIRE_TRAINING = [
+    "Welcome to the annual fire safety training for everyone in the office.",
+    "When the fire alarm goes off, stop what you are doing and leave the building at once.",
+    "Do not take the lift during a fire alarm; always use the stairs.",
+    "Close the doors behind you as you leave, to slow the spread of smoke and fire.",
+    "Do not go back for your laptop or your bag when the fire alarm sounds.",
+    "Each floor has two fire wardens who wear yellow vests during a fire evacuation.",
+    "Follow the fire wardens to the assembly point in the car park across the street.",
+    "At the assembly point, your fire warden counts everyone on the floor list.",
+    "Tell a fire warden at once if a colleague is missing at the assembly point.",
+    "Never re-enter the building until the fire brigade says it is safe.",
+    "If there is smoke in the corridor, stay low where the air is cleaner.",
+    "Before opening a door during a fire, touch it with the back of your hand; if it is hot, do not open it.",
+    "If you are trapped by fire, close the door, seal the gap with a coat and call the fire brigade.",
+    "Fire extinguishers hang next to every stairwell on every floor of the office.",
+    "Use a fire extinguisher only on a small fire and only if your way out stays clear behind you.",
+    "Pull the pin, aim at the base of the fire, squeeze the handle and sweep from side to side.",
+    "Red fire extinguishers hold water and must never be used on electrical fires.",
+    "Black carbon dioxide extinguishers are the ones for electrical fires in the server room.",
+    "Fire blankets are kept in the kitchen for fat and oil fires in a pan.",
+    "The fire alarm is tested every Monday at ten in the morning with a short ring.",
+    "A fire drill happens twice a year without warning, and everyone takes part.",
+    "During the last fire drill the building was empty in four minutes; our target is three.",
+    "Colleagues who need help on the stairs have a personal evacuation plan with a named buddy.",
+    "Visitors leave the building with the person they came to see during a fire alarm.",
+    "Fire doors must never be wedged open, even on hot summer days.",
+    "Keep the corridors and the fire exits free of boxes, bikes and chairs at all times.",
+    "Report a damaged fire extinguisher or a blocked fire exit to the office manager the same day.",
+    "Overloaded power strips start many office fires, so never chain one power strip into another.",
+    "Switch off heaters and coffee machines at the end of the day to prevent fires at night.",
+    "Smoking is allowed only in the shelter outside, far from the fire exits.",
+    "If you discover a fire, press the red fire alarm button on the wall and shout fire.",
+    "Then call the fire brigade on the emergency number, even if you think someone already has.",
+    "The fire panel at reception shows which zone of the building raised the alarm.",
+    "Reception prints the visitor list and brings it to the assembly point during a fire alarm.",
+    "After every fire alarm, the fire wardens meet to note what went well and what did not.",
+    "That is the end of the fire safety training; thank you for listening.",
+]
+
 
 def timed_segments(sentences):
     return [{"start": index * SEGMENT_S, "end": (index + 1) * SEGMENT_S, "text": text} for index, text in enumerate(sentences)]

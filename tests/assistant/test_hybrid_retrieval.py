@@ -4,7 +4,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from assistant.retrieval import Filters, fit_to_budget, lexical_index, reciprocal_rank_fusion, retrieve
+from assistant.answering import GroundedAnswer
+from assistant.retrieval import (
+    MAX_PASSAGE_WORDS, Filters, fit_to_budget, lexical_index, reciprocal_rank_fusion, retrieve,
+)
+from ingest.replica import rebuild_snapshot
+from tests.assistant.knowledge import FIRE_TRAINING, indexed_video
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +56,14 @@ def test_adjacent_chunks_of_a_video_become_one_passage_without_repeating_segment
     assert merged.chunk_positions == list(range(merged.chunk_positions[0], merged.chunk_positions[-1] + 1))
     starts = [segment["start"] for segment in merged.segments]
     assert starts == sorted(set(starts))
+
+
+def test_a_video_on_the_topic_from_end_to_end_comes_in_passages_that_fit_the_source_budget(knowledge):
+    fire_training = indexed_video(knowledge["source"], "fire", "Fire safety training", FIRE_TRAINING)
+    rebuild_snapshot()
+    question = "What should we do when the fire alarm goes off?"
+    assert all(len(passage.text.split()) <= MAX_PASSAGE_WORDS for passage in retrieve(question))
+    assert fire_training in [passage.video for passage in GroundedAnswer(question, max_tokens=1).passages]
 
 
 def test_the_budget_keeps_the_best_passages_that_fit(knowledge):

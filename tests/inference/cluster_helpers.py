@@ -1,10 +1,15 @@
-"""Helpers for the cluster tests: a Redis database of their own, node announcements."""
+"""Helpers for the cluster tests: a Redis database of their own, node announcements, disrupted runs."""
 import os
 import time
+from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 
+from inference.coordinator import Coordinator
+from inference.engine import Engine
 from inference.heartbeat import NodeInfo
+from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.redis_client import cluster_redis
 
 GIB = 1024**3
@@ -34,3 +39,32 @@ def cluster_redis_db(settings):
     settings.REDIS_URL = f"{settings.REDIS_URL.rsplit('/', 1)[0]}/{CLUSTER_TEST_DB}"
     yield client
     client.flushdb()
+
+
+@dataclass
+class DisruptedRun:
+    generation: object  # the coordinator's Generation, run to its end
+    streamed: list  # token ids as the caller saw them stream, None for held-back text
+    victim: str  # the node disrupted
+    undisturbed: list  # token ids of the same prompt on the single-node engine
+
+
+def generate_disrupting_a_stage(cluster_lab, prompt_text, max_tokens, params, after_tokens, stage, disrupt):
+    """Three nodes, a 3-stage generation of prompt_text; once `after_tokens` have streamed, disrupt(node name)
+    hits the node of route position `stage`. The same prompt then runs undisturbed on the single-node engine."""
+    cluster_lab.start_nodes("alpha", "beta", "gamma")
+    model_path = resolve_model_path(DEFAULT_MODEL, settings.MODEL_CACHE_DIR)
+    coordinator = Coordinator(cluster_lab.client, settings.CLUSTER_TOKEN, model_path, n_nodes=3)
+    prompt = coordinator.tokenizer.encode_chat([{"role": "user", "content": prompt_text}])
+
+    generation = coordinator.generate(prompt, max_tokens, params)
+    streamed, victim = [], None
+    for delta in generation:
+        streamed.append(delta.token_id)
+        if len(streamed) == after_tokens:
+            victim = generation.route[stage]["node"]
+            disrupt(victim)
+
+    undisturbed = Engine(model_path).generate(prompt, max_tokens, params)
+    list(undisturbed)
+    return DisruptedRun(generation, streamed, victim, undisturbed.results[0].token_ids)

@@ -172,6 +172,11 @@ class ClusterLab:
         os.kill(process.pid, signal.SIGTERM)
         return process.wait(timeout=60)
 
+    def pause_node(self, name):
+        """A hang: SIGSTOP to the node process, which keeps it and its connections but runs nothing.
+        It stays in `nodes`, so close() resumes and kills it."""
+        os.kill(self.nodes[name].pid, signal.SIGSTOP)
+
     def kill_node(self, name):
         """A crash: SIGKILL to the node process, no chance to say goodbye."""
         process = self.nodes.pop(name)
@@ -182,6 +187,7 @@ class ClusterLab:
 
 def kill_group(process):
     try:
+        os.killpg(process.pid, signal.SIGCONT)  # a paused node, so that nothing of it lingers stopped
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass

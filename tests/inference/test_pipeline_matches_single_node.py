@@ -39,3 +39,4 @@ def test_three_nodes_give_the_greedy_tokens_of_the_single_node_engine(cluster_la
     assert all(stage["tokens"] == 15 and stage["compute_ms"] > 0 for stage in clustered["stages"])
     assert clustered["stages"][1]["bytes_in"] == clustered["stages"][0]["bytes_out"] > 0
     assert Plan.objects.get().stages == clustered["plan"]
+    assert clustered["dead_nodes"] == [] and clustered["recoveries"] == []

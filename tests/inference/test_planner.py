@@ -99,3 +99,17 @@ def test_it_refuses_to_weight_by_throughput_a_node_never_measured():
 
     with pytest.raises(PlanError, match="no measured GFLOP/s for fresh"):
         plan_stages(uniform_model(), nodes, n_nodes=2, weight_by_throughput=True)
+
+
+def test_free_memory_wobbling_by_megabytes_keeps_the_plan():
+    wobbles = [(0, 3, 1), (2, 0, 5), (4, 1, 0)]  # MB more free per node, heartbeat after heartbeat
+    plans = [
+        plan_stages(
+            uniform_model(),
+            [NodeCapacity(name, 16 * GIB + extra * 2**20) for name, extra in zip(("a", "b", "c"), extra_mb)],
+            n_nodes=3,
+        )
+        for extra_mb in wobbles
+    ]
+
+    assert plans[0] == plans[1] == plans[2]

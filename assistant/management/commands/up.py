@@ -1,3 +1,4 @@
+import os
 import shutil
 import sys
 import time
@@ -23,8 +24,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-beat", action="store_true", help="do not run the scheduler (another node does)")
 
     def handle(self, *args, no_beat=False, **options):
-        import os
-
         settings.LOG_DIR.mkdir(parents=True, exist_ok=True)
         supervisor = Supervisor()
         supervisor.install_signal_handlers()
@@ -36,7 +35,7 @@ class Command(BaseCommand):
             self.report_admin_account(do_ensure_admin_account(os.environ.get("DJANGO_SUPERUSER_PASSWORD")))
             self.warn_when_ffmpeg_missing()
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-            supervisor.start("web", manage + ["web"], settings.LOG_DIR / "web.log")
+            supervisor.start("web", manage + ["web"], settings.LOG_DIR / "web.log", env=web_environment())
             supervisor.start("node", manage + ["node"], settings.LOG_DIR / "node.log")
             if not no_beat:
                 supervisor.start("beat", manage + ["beat"], settings.LOG_DIR / "beat.log")
@@ -96,3 +95,11 @@ class Command(BaseCommand):
                 pass
             time.sleep(1)
         return None
+
+
+def web_environment():
+    """The web process's BLAS threads: half the cores unless OPENBLAS_NUM_THREADS is set. The worker on the same
+    node transcribes and embeds on its own threads; OpenBLAS threads that find their cores taken spin in hand-offs,
+    and with a worker busy on a 2-core node 2 threads made time to first token 1.6x and throughput 0.6x those of
+    1 thread (bench/RESULTS.md, "Assistant")."""
+    return {"OPENBLAS_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // 2)), **os.environ}

@@ -1,7 +1,14 @@
+import logging
+import threading
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connections
 
+from assistant.answering import warm_up
 from assistant.config import check_redis_reachable
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -14,4 +21,16 @@ class Command(BaseCommand):
         import uvicorn
 
         check_redis_reachable(settings.REDIS_URL)
+        threading.Thread(target=warm_up_in_background, daemon=True, name="warm-up").start()
         uvicorn.run("assistant.asgi:application", host=host, port=settings.PORT, lifespan="off", log_level="info")
+
+
+def warm_up_in_background():
+    """Pages and the API are served meanwhile; a question asked before the models are loaded waits for them."""
+    try:
+        warm_up()
+        logger.info("warmed up: the models and indexes the first question needs are loaded")
+    except Exception:
+        logger.exception("warm-up failed; the first question will load what it needs itself")
+    finally:
+        connections.close_all()

@@ -80,7 +80,10 @@ class Command(BaseCommand):
             }
             if options["cluster"]:
                 report.update(
-                    plan=stats.plans[-1], stages=[stage.per_token() for stage in stats.stages], dead_nodes=stats.dead_nodes
+                    plan=stats.plans[-1],
+                    stages=[stage.per_token() for stage in stats.stages],
+                    dead_nodes=stats.dead_nodes,
+                    recoveries=stats.recoveries,  # each re-plan: the nodes declared dead and why
                 )
             self.stdout.write(json.dumps(report, ensure_ascii=False))
         else:

@@ -87,7 +87,7 @@ class Command(BaseCommand):
             supervisor.adopt(Child(service, process))
         describe = node_describer(node_name, options["host"] or lan_address(), settings.MODEL_CACHE_DIR, declared_memory)
         Heartbeat(client, settings.CLUSTER_TOKEN, describe, stop_event).start()
-        shard_server = ShardServer(cluster_redis(settings.REDIS_URL), node_name, locate_stage_file)
+        shard_server = ShardServer(cluster_redis(settings.REDIS_URL), settings.CLUSTER_TOKEN, node_name, locate_stage_file)
         serving = threading.Thread(target=shard_server.serve, args=(stop_event,), name="shard-server")
         serving.start()
         self.stdout.write(f"node {node_name} joined the cluster", ending="\n")

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from assistant.services import do_summarize_video
 from ingest import selectors, services, tasks
 from ingest.urlsafety import UnsafeUrl
 
@@ -78,6 +79,7 @@ def run_inline(job_id):
                 break
             except services.RetryLater as later:
                 time.sleep(later.delay_s)
+    do_summarize_video(selectors.video_id_of_job(job_id))
 
 
 class ProgressBar:
