@@ -83,7 +83,14 @@ DATABASES = {"default": CONFIG.database}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not :memory:) so that worker processes started by integration tests see the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-kotatsu.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # Several local processes (web, workers, beat) write this one file. A transaction that starts by reading
+    # cannot wait for the write lock (SQLite fails it at once to avoid a deadlock), so every transaction takes
+    # the write lock when it begins, and WAL lets readers go on while one process writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

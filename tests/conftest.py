@@ -10,6 +10,16 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Transactions of this process begin DEFERRED. pytest-django wraps each test in one; begun IMMEDIATE (as the
+    settings make every process's transactions on SQLite) it would hold the write lock for the whole test and
+    starve the web servers and workers the test starts, which keep IMMEDIATE."""
+    from django.db import connection
+
+    connection.settings_dict["OPTIONS"].pop("transaction_mode", None)
+
+
 def test_database_url():
     """A DATABASE_URL for child processes that points at the database pytest-django created."""
     from django.db import connection
