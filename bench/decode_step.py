@@ -5,7 +5,8 @@
 Times, best of several rounds, (1) a whole single-sequence decode step (inference.forward.forward with
 a KV cache of --context positions) and (2) the same step's gemvs alone, back to back in the order the
 step runs them over the same weights. (1) - (2) is what the step spends outside BLAS. Also prints the
-bytes the gemvs read and the bandwidth they reach.
+bytes the gemvs read and the bandwidth they reach, against bench/engine.py's probe (one 512 MB gemv) run
+right after them: the share of the memory bandwidth that many small gemvs get.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from threadpoolctl import threadpool_limits
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.engine import default_model  # noqa: E402
+from bench.engine import bandwidth_probe, default_model  # noqa: E402
 from inference.engine import Engine  # noqa: E402
 from inference.forward import forward  # noqa: E402
 from inference.kv_cache import Segment  # noqa: E402
@@ -68,10 +69,12 @@ def main() -> None:
     gemv_bytes += weights.head.nbytes
     with threadpool_limits(args.threads):
         step_s, gemvs_s = best_seconds(decode_step), best_seconds(gemvs_only)
+        probe_bytes_s = bandwidth_probe()(10)
     print(f"{args.threads} BLAS threads, KV cache of {args.context} positions")
     print(f"decode step          {step_s * 1e3:6.2f} ms  ({1 / step_s:.1f} tok/s)")
     print(f"its gemvs alone      {gemvs_s * 1e3:6.2f} ms  ({gemv_bytes / 2**20:.1f} MB at {gemv_bytes / gemvs_s / 1e9:.1f} GB/s)")
     print(f"outside BLAS         {(step_s - gemvs_s) * 1e3:6.2f} ms")
+    print(f"probe (512 MB gemv)             {probe_bytes_s / 1e9:.1f} GB/s: the gemvs get {gemv_bytes / gemvs_s / probe_bytes_s:.0%} of it")
 
 
 if __name__ == "__main__":

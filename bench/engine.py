@@ -9,7 +9,10 @@ Prints, with the goals of issue 3:
   1. decode tok/s: our streaming decode vs transformers `generate` (goal >= 1.5x),
   2. prefill tok/s on a ~500-token prompt vs one transformers forward pass (goal >= 1.0x),
   3. our peak RSS vs fp32 weight bytes + KV cache (goal <= 1.3x),
-  4. the bandwidth-bound decode estimate: fp32 weight bytes read per token / measured bandwidth.
+  4. the bandwidth-bound decode estimate: fp32 weight bytes read per token / measured bandwidth, and the share
+     of it our decode reaches (goal >= 80%). This VM's memory bandwidth moves with its neighbours (the probe has
+     read 29.7 to 43.9 GB/s on the same machine), so besides the best decode over the best probe, our side
+     also runs RUNS pairs of (probe, decode run) back to back and reports the median of those ratios.
 """
 
 import argparse
@@ -68,13 +71,22 @@ def measure_ours(model: Path, decode_tokens: int) -> dict:
         list(prefill)
         prefill_rates.append(prefill.stats.prefill_tok_s)
 
-    decode_rates = []
-    for _ in range(RUNS):
+    def decode_rate() -> float:
         decode = engine.generate(engine.tokenizer.encode(DECODE_PROMPT), decode_tokens, greedy)
         list(decode)
         if len(decode.results[0].token_ids) < decode_tokens:
             raise RuntimeError("our decode stopped early; pick another prompt")
-        decode_rates.append(decode.stats.decode_tok_s)
+        return decode.stats.decode_tok_s
+
+    decode_rates = [decode_rate() for _ in range(RUNS)]
+    peak_rss = peak_rss_bytes()  # before the probe's matrix exists
+
+    weight_bytes = engine.weights.n_bytes()
+    probe = bandwidth_probe()
+    paired_shares = []
+    for _ in range(RUNS):
+        cap_tok_s = probe(3) / weight_bytes
+        paired_shares.append(decode_rate() / cap_tok_s)
 
     config = engine.config
     kv_bytes_per_position = KVCache.bytes_per_position(config.n_layers, config.n_kv_heads, config.head_dim)
@@ -82,9 +94,10 @@ def measure_ours(model: Path, decode_tokens: int) -> dict:
         "prefill_tokens": len(prefill_ids),
         "prefill_tok_s": max(prefill_rates),
         "decode_tok_s": max(decode_rates),
-        "weight_bytes": engine.weights.n_bytes(),
+        "weight_bytes": weight_bytes,
         "kv_cache_bytes": kv_bytes_per_position * CONTEXT_LENGTH,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss,
+        "paired_cap_shares": paired_shares,
     }
 
 
@@ -134,19 +147,28 @@ def measure_transformers(model: Path, decode_tokens: int, threads: int) -> dict:
     }
 
 
-def measure_bandwidth() -> dict:
-    """Bytes/s a BLAS gemv streams from memory: a 512 MB fp32 matrix times a vector, best of 2 * RUNS."""
+def bandwidth_probe():
+    """A function of `repeats` giving the bytes/s a BLAS gemv streams from memory: a 512 MB fp32 matrix times
+    a vector, best of `repeats`."""
     import numpy as np
 
     matrix = np.random.default_rng(0).standard_normal((65536, 2048), dtype=np.float32)  # [N, D], 512 MiB
     vector = np.ones(2048, dtype=np.float32)  # [D]
     matrix @ vector
-    best = float("inf")
-    for _ in range(2 * RUNS):
-        started = time.perf_counter()
-        matrix @ vector  # [N, D] @ [D] -> [N]
-        best = min(best, time.perf_counter() - started)
-    return {"bandwidth_bytes_s": matrix.nbytes / best}
+
+    def measure(repeats: int) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            matrix @ vector  # [N, D] @ [D] -> [N]
+            best = min(best, time.perf_counter() - started)
+        return matrix.nbytes / best
+
+    return measure
+
+
+def measure_bandwidth() -> dict:
+    return {"bandwidth_bytes_s": bandwidth_probe()(2 * RUNS)}
 
 
 def run_child(kind: str, args) -> dict:
@@ -182,7 +204,12 @@ def report(ours: dict, reference: dict, bandwidth: dict, args) -> None:
     )
     print(
         f"bandwidth-bound decode: {ours['weight_bytes'] * mb:.1f} MB/token / {bandwidth['bandwidth_bytes_s'] / 1e9:.1f} GB/s"
-        f" = {cap_tok_s:.1f} tok/s; we reach {ours['decode_tok_s'] / cap_tok_s:.0%} of it (goal >= 80%)"
+        f" = {cap_tok_s:.1f} tok/s; our best decode reaches {ours['decode_tok_s'] / cap_tok_s:.0%} of it (goal >= 80%)"
+    )
+    shares = sorted(ours["paired_cap_shares"])
+    print(
+        f"  each decode run against a probe just before it ({len(shares)} pairs): median {shares[len(shares) // 2]:.0%}"
+        f" of the cap, range {shares[0]:.0%}-{shares[-1]:.0%} (goal >= 80%)"
     )
 
 
