@@ -60,6 +60,8 @@ def download_audio(info, directory, on_progress=None):
     params = {
         **QUIET_PARAMS,
         "format": "bestaudio/best",
+        # yt-dlp's own HLS downloader, not ffmpeg's: ffmpeg would connect outside public_connections_only.
+        "hls_prefer_native": True,
         "outtmpl": str(directory / f"{AUDIO_NAME}.%(ext)s"),
         "overwrites": True,
         "postprocessors": [{"key": "FFmpegExtractAudio", "preferredcodec": "wav"}],

@@ -4,6 +4,7 @@ A pipeline step first claims its job with a conditional UPDATE, so a redelivered
 runs the step once. The claim records the owning process; a job whose owner died is handed back and sent
 again, never lost.
 """
+import contextlib
 import functools
 import logging
 import shutil
@@ -25,7 +26,7 @@ from ingest.embedding import embed
 from ingest.models import Chunk, Job, KnowledgeBase, RemovedChunk, Source, Subscription, Video
 from ingest.replica import current_replica
 from ingest.transcription import subtitle_segments, transcribe
-from ingest.urlsafety import UnsafeUrl, check_public_url
+from ingest.urlsafety import UnsafeUrl, check_public_url, public_connections_only
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +74,13 @@ def do_sync_source(source_id):
     newer_than = source.last_synced_at - RESYNC_OVERLAP if source.last_synced_at else None
     try:
         check_public_url(source.url, allow_private=settings.ALLOW_PRIVATE_URLS)
-        listing = discovery.discover(
-            source.url,
-            newer_than=newer_than,
-            backfill_days=settings.INGEST_BACKFILL_DAYS,
-            backfill_videos=settings.INGEST_BACKFILL_VIDEOS,
-        )
+        with fetching_from_users_urls():
+            listing = discovery.discover(
+                source.url,
+                newer_than=newer_than,
+                backfill_days=settings.INGEST_BACKFILL_DAYS,
+                backfill_videos=settings.INGEST_BACKFILL_VIDEOS,
+            )
     except (discovery.DiscoveryError, UnsafeUrl) as error:
         Source.objects.filter(pk=source_id).update(last_sync_error=str(error))
         return []
@@ -87,6 +89,12 @@ def do_sync_source(source_id):
         title=source.title or listing.title[:500], last_synced_at=started_at, last_sync_error=""
     )
     return job_ids
+
+
+def fetching_from_users_urls():
+    """Connections only to public addresses while yt-dlp fetches what users submitted, unless private URLs
+    are allowed (LAN media servers, tests)."""
+    return contextlib.nullcontext() if settings.ALLOW_PRIVATE_URLS else public_connections_only()
 
 
 def record_video(source, found):
@@ -308,7 +316,8 @@ class JobRun:
     def fetch_transcript(self, workdir):
         """(segments, language, origin), or (None, None, None) when the video is refused (job finished)."""
         video = self.job.video
-        with download_slot(redis_client(), settings.NODE_NAME, settings.INGEST_DOWNLOADS_PER_NODE) as keep_slot:
+        slot = download_slot(redis_client(), settings.NODE_NAME, settings.INGEST_DOWNLOADS_PER_NODE)
+        with slot as keep_slot, fetching_from_users_urls():
             self.advance(Job.DOWNLOADING)
             check_public_url(video.url, allow_private=settings.ALLOW_PRIVATE_URLS)
             # The listing may already tell the length: then an over-long video is not even probed.

@@ -1,9 +1,14 @@
 """Refuse URLs that would make a worker fetch from inside the LAN or the cloud (SSRF).
 
-Django-free: the checks run on every URL a user submits and on every media URL before a download.
+Django-free: the checks run on every URL a user submits and on every media URL before a download, and
+`public_connections_only` checks every address a download actually connects to.
 """
+import contextlib
+import functools
 import ipaddress
 import socket
+import sys
+import threading
 from urllib.parse import urlsplit
 
 ALLOWED_SCHEMES = {"http", "https"}
@@ -14,6 +19,10 @@ METADATA_HOSTNAMES = {"metadata", "metadata.google.internal", "metadata.goog", "
 
 class UnsafeUrl(ValueError):
     """A URL Kotatsu will not fetch; the message says why, for the person who submitted it."""
+
+
+class RefusedConnection(ConnectionRefusedError):
+    """Raised inside a socket's connect: to yt-dlp it is a refused connection, so it gives up on that URL."""
 
 
 def check_public_url(url, allow_private=False, resolve=socket.getaddrinfo):
@@ -63,3 +72,58 @@ def non_public_reason(address):
     if not address.is_global:
         return "non-public"
     return None
+
+
+# Whose sockets the guard checks: the HTTP stacks yt-dlp fetches through (its own, urllib3 under requests, and
+# the standard library's). Other clients, such as redis-py taking a download slot, go on reaching the
+# services of this machine and the LAN while a download runs.
+FETCHING_MODULES = ("yt_dlp.", "urllib3.")
+FETCHING_STDLIB_MODULES = {"socket", "http.client"}
+guarded_thread = threading.local()  # .refusals: a list while the thread is inside public_connections_only
+
+
+@contextlib.contextmanager
+def public_connections_only():
+    """Inside the block, the connections this thread's HTTP clients open must reach public addresses.
+
+    The check is on the address actually dialled, so neither a redirect to a private address nor a DNS
+    answer that changed since check_public_url (rebinding) leads a download into the LAN or the cloud's
+    metadata service. The block then ends with UnsafeUrl, whatever error yt-dlp made of the refusal.
+    """
+    install_connection_guard()
+    guarded_thread.refusals = []
+    try:
+        yield
+    except Exception as error:
+        if guarded_thread.refusals:
+            raise UnsafeUrl(guarded_thread.refusals[0]) from error
+        raise
+    finally:
+        del guarded_thread.refusals
+
+
+@functools.cache
+def install_connection_guard():
+    """Add the audit hook once per process (audit hooks cannot be removed; outside a block it returns at once)."""
+    sys.addaudithook(refuse_non_public_connections)
+
+
+def refuse_non_public_connections(event, args):
+    if event != "socket.connect":
+        return
+    refusals = getattr(guarded_thread, "refusals", None)
+    sock, address = args
+    if refusals is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    # The frame that called connect(): a C function has no frame of its own.
+    caller = sys._getframe(1).f_globals.get("__name__", "")
+    if not (caller.startswith(FETCHING_MODULES) or caller in FETCHING_STDLIB_MODULES):
+        return
+    host = address[0]
+    reason = non_public_reason(ipaddress.ip_address(host.split("%")[0]))
+    if reason:
+        refusals.append(
+            f"the URL led to {host}, a {reason} address (through a redirect or a changed DNS answer);"
+            " only public hosts can be ingested"
+        )
+        raise RefusedConnection(refusals[-1])
