@@ -9,6 +9,7 @@ import ipaddress
 import socket
 import sys
 import threading
+import urllib.request
 from urllib.parse import urlsplit
 
 ALLOWED_SCHEMES = {"http", "https"}
@@ -79,7 +80,8 @@ def non_public_reason(address):
 # services of this machine and the LAN while a download runs.
 FETCHING_MODULES = ("yt_dlp.", "urllib3.")
 FETCHING_STDLIB_MODULES = {"socket", "http.client"}
-guarded_thread = threading.local()  # .refusals: a list while the thread is inside public_connections_only
+# While a thread is inside public_connections_only: .refusals, a list, and .proxies, the addresses let through.
+guarded_thread = threading.local()
 
 
 @contextlib.contextmanager
@@ -89,9 +91,12 @@ def public_connections_only():
     The check is on the address actually dialled, so neither a redirect to a private address nor a DNS
     answer that changed since check_public_url (rebinding) leads a download into the LAN or the cloud's
     metadata service. The block then ends with UnsafeUrl, whatever error yt-dlp made of the refusal.
+
+    The HTTP proxies the environment configures are let through: yt-dlp connects to them instead of the hosts
+    and they resolve the names, so behind a proxy only check_public_url's check of the submitted URL holds.
     """
     install_connection_guard()
-    guarded_thread.refusals = []
+    guarded_thread.refusals, guarded_thread.proxies = [], configured_proxy_addresses()
     try:
         yield
     except Exception as error:
@@ -99,7 +104,21 @@ def public_connections_only():
             raise UnsafeUrl(guarded_thread.refusals[0]) from error
         raise
     finally:
-        del guarded_thread.refusals
+        del guarded_thread.refusals, guarded_thread.proxies
+
+
+def configured_proxy_addresses():
+    addresses = set()
+    for scheme, proxy_url in urllib.request.getproxies().items():
+        if scheme == "no":  # no_proxy: a list of hosts, not a proxy
+            continue
+        parts = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+        try:
+            answers = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError, TypeError, ValueError):
+            continue  # yt-dlp cannot reach it either
+        addresses |= {answer[4][0] for answer in answers}
+    return addresses
 
 
 @functools.cache
@@ -120,6 +139,8 @@ def refuse_non_public_connections(event, args):
     if not (caller.startswith(FETCHING_MODULES) or caller in FETCHING_STDLIB_MODULES):
         return
     host = address[0]
+    if host in guarded_thread.proxies:
+        return
     reason = non_public_reason(ipaddress.ip_address(host.split("%")[0]))
     if reason:
         refusals.append(

@@ -1,10 +1,13 @@
 """A URL that passed the public-host check cannot lead a download into this machine or the LAN afterwards:
 every address yt-dlp connects to is checked, so a redirect to a private address, or a DNS answer that changed
-since the check (rebinding), is refused, and the job fails for good with the reason."""
+since the check (rebinding), is refused, and the job fails for good with the reason. An HTTP proxy the
+environment configures is let through (it resolves the names itself)."""
 import functools
 import http.server
 import subprocess
+import shutil
 import threading
+import urllib.request
 
 import pytest
 import redis
@@ -46,6 +49,44 @@ def test_a_connection_to_loopback_is_refused_whatever_the_url_check_said(loopbac
         with public_connections_only():
             probe(f"{base_url}/speech.wav")
     assert requested == []
+
+
+@pytest.fixture
+def lan_proxy(monkeypatch):
+    """A forward HTTP proxy on 127.0.0.1 (standing in for one on the LAN), configured through the environment."""
+    relayed = []
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            relayed.append(self.path)  # an absolute URL: a proxy's request line
+            request = urllib.request.Request(self.path, headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+            with direct.open(request) as upstream:
+                self.send_response(upstream.status)
+                for name, value in upstream.headers.items():
+                    if name.lower() not in ("connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.end_headers()
+                shutil.copyfileobj(upstream, self.wfile)
+
+        def log_message(self, format, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{server.server_port}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    yield relayed
+    server.shutdown()
+
+
+def test_a_configured_proxy_on_the_lan_is_let_through(loopback_site, lan_proxy):
+    base_url, requested = loopback_site
+    with public_connections_only():
+        assert probe(f"{base_url}/speech.wav")["title"] == "speech"
+    assert lan_proxy == [f"{base_url}/speech.wav"]
 
 
 def test_other_clients_still_reach_this_machine_inside_the_guard():
