@@ -113,9 +113,11 @@ def configured_proxy_addresses():
         if scheme == "no":  # no_proxy: a list of hosts, not a proxy
             continue
         parts = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+        if not parts.hostname:  # getaddrinfo(None, ...) would answer with this machine's own addresses
+            continue
         try:
             answers = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError, TypeError, ValueError):
+        except (socket.gaierror, UnicodeError, ValueError):
             continue  # yt-dlp cannot reach it either
         addresses |= {answer[4][0] for answer in answers}
     return addresses
