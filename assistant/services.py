@@ -7,7 +7,7 @@ from django.utils import timezone
 from assistant.models import ApiKey, Conversation, DashboardVisit, Message, VideoSummary
 from assistant.retrieval import embed_texts
 from ingest.models import Video
-from ingest.services import current_owner, owner_is_dead
+from ingest.services import claim_for_this_process
 
 TITLE_LENGTH = 80
 SUMMARY_SEGMENTS = 3
@@ -72,8 +72,9 @@ def do_summarize_video(video_id):
     say (knives "never" go on the magnetic strip, a churn figure nobody gave), and a summary is read instead
     of the video."""
     VideoSummary.objects.get_or_create(video_id=video_id)
-    summarizer = current_owner()
-    if not claim_summary(video_id, summarizer):
+    unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
+    summarizer = claim_for_this_process(unwritten, "summarizer", "claimed_at")
+    if summarizer is None:
         return False
     segments = [segment["text"].strip() for segment in Video.objects.get(pk=video_id).segments if segment["text"].strip()]
     text = ""
@@ -87,17 +88,3 @@ def do_summarize_video(video_id):
     )
     return written == 1
 
-
-def claim_summary(video_id, summarizer):
-    """A conditional UPDATE, as ingest's jobs are claimed: an unwritten summary nobody writes, or one whose
-    writer died, becomes this process's."""
-    now = timezone.now()
-    unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
-    if unwritten.filter(summarizer="").update(summarizer=summarizer, claimed_at=now):
-        return True
-    summary = unwritten.exclude(summarizer="").first()
-    return bool(
-        summary is not None
-        and owner_is_dead(summary.summarizer, summary.claimed_at)
-        and unwritten.filter(summarizer=summary.summarizer).update(summarizer=summarizer, claimed_at=now)
-    )

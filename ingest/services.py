@@ -260,6 +260,19 @@ def owner_is_dead(owner, heartbeat_at):
     return heartbeat_at is None or heartbeat_at < timezone.now() - OWNER_SILENCE_LIMIT
 
 
+def claim_for_this_process(row, owner_field, claimed_at_field):
+    """Make the one row `row` selects this process's with a conditional UPDATE, when nobody holds it or its
+    holder died; return the owner string written, or None. A redelivered task message thus runs once."""
+    owner = current_owner()
+    claim = {owner_field: owner, claimed_at_field: timezone.now()}
+    if row.filter(**{owner_field: ""}).update(**claim):
+        return owner
+    holder = row.exclude(**{owner_field: ""}).values_list(owner_field, claimed_at_field).first()
+    if holder is not None and owner_is_dead(*holder) and row.filter(**{owner_field: holder[0]}).update(**claim):
+        return owner
+    return None
+
+
 class JobRun:
     """A job claimed by this process. Every write is conditional on still owning it (else JobLost)."""
 
@@ -270,17 +283,8 @@ class JobRun:
 
     @classmethod
     def claim(cls, job_id, stages):
-        owner = current_owner()
-        now = timezone.now()
-        claimed = Job.objects.filter(pk=job_id, stage__in=stages, owner="").update(owner=owner, heartbeat_at=now)
-        if not claimed:
-            job = Job.objects.filter(pk=job_id, stage__in=stages).exclude(owner="").first()
-            claimed = (
-                job is not None
-                and owner_is_dead(job.owner, job.heartbeat_at)
-                and Job.objects.filter(pk=job_id, owner=job.owner).update(owner=owner, heartbeat_at=now)
-            )
-        if not claimed:
+        owner = claim_for_this_process(Job.objects.filter(pk=job_id, stage__in=stages), "owner", "heartbeat_at")
+        if owner is None:
             return None
         return cls(Job.objects.select_related("video").get(pk=job_id), owner)
 
