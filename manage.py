@@ -10,7 +10,7 @@ def main():
     from django.db.utils import OperationalError, ProgrammingError
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from assistant.config import ConfigError
+    from inference.plumbing.config import ConfigError
 
     try:
         execute_from_command_line(sys.argv)

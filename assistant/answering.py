@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from assistant import retrieval
+from ingest import retrieval
 from assistant.generation import DEFAULT_MAX_TOKENS, chat_model, sampling_params
-from assistant.retrieval import embed_texts
+from ingest.retrieval import embed_texts
 
 DEFAULT_LLM = "smollm2-135m-instruct"
 GROUNDED_MODEL = "kotatsu"

@@ -1,7 +1,7 @@
 import os
 import sys
 
-from assistant.config import ConfigError
+from inference.plumbing.config import ConfigError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 try:

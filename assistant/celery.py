@@ -1,4 +1,4 @@
-"""The Celery app. Two kinds of queue: "any" (served by every node's worker) and "node.<NAME>" (this node)."""
+"""The Celery app; the queues it serves are named in inference.plumbing.queues."""
 import os
 
 from celery import Celery
@@ -8,10 +8,3 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
 app = Celery("assistant")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-ANY_NODE_QUEUE = "any"
-
-
-def node_queue(node_name):
-    """The queue only the named node's worker consumes: for work that needs this node's disk or memory."""
-    return f"node.{node_name}"

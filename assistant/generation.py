@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from inference.heartbeat import read_heartbeats
-from inference.redis_client import cluster_redis
-from inference.sampling import SamplingParams
+from inference.cluster.heartbeat import read_heartbeats
+from inference.plumbing.redis import cluster_redis
+from inference.core.sampling import SamplingParams
 
 DEFAULT_MAX_TOKENS = 256
 MAX_BATCH = 16
@@ -192,7 +192,7 @@ model_loading = threading.Lock()
 
 @functools.cache
 def loaded_local_model(model_name):
-    from inference.engine import Engine
+    from inference.core.engine import Engine
     from inference.services import do_fetch_model
 
     return ChatModel(BatchingEngine(Engine(do_fetch_model(model_name))))

@@ -5,7 +5,7 @@ import shutil
 from django.conf import settings
 from django.db import connection
 
-from assistant.config import redact_url
+from inference.plumbing.config import redact_url
 
 
 def check_database():

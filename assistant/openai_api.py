@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
-from assistant.retrieval import embed_texts, embedding_model_dir
+from ingest.retrieval import embed_texts, embedding_model_dir
 from assistant.selectors import catalog_model_names, get_user_for_api_key
 from assistant.streaming import iterate_in_thread, sse_event
 from ingest.embedding import load_encoder

@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assistant.models import ApiKey, Conversation, Message
-from assistant.retrieval import embed_texts
+from ingest.retrieval import embed_texts
 from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
 

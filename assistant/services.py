@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assistant.models import ApiKey, Conversation, DashboardVisit, Message, VideoSummary
-from assistant.retrieval import embed_texts
+from ingest.retrieval import embed_texts
 from ingest.models import Video
 from ingest.services import claim_for_this_process
 

@@ -1,8 +1,8 @@
-"""Django settings: every runtime value comes from assistant.config (the environment)."""
+"""Django settings: every runtime value comes from inference.plumbing.config (the environment)."""
 import os
 from pathlib import Path
 
-from assistant.config import load_config, parse_bool, parse_count
+from inference.plumbing.config import load_config, parse_bool, parse_count
 
 CONFIG = load_config()
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from assistant import login_limit
 from assistant.answering import GroundedAnswer
 from assistant.forms import AskForm
 from assistant.health import health_report
-from assistant.retrieval import Filters
+from ingest.retrieval import Filters
 from assistant.selectors import conversations_of, worth_watching
 from assistant.services import do_record_dashboard_visit, do_record_exchange, do_start_conversation
 from assistant.streaming import iterate_in_thread, sse_event

@@ -82,7 +82,7 @@ def main():
 
 
 def start_redis():
-    from assistant.embedded_redis import start_embedded_redis
+    from inference.plumbing.embedded_redis import start_embedded_redis
     from tests.embedded_services import free_port
 
     port = free_port()

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/decode_step.py [--model PATH.gguf] [--threads N] [--context 64]
 
-Times, best of several rounds, (1) a whole single-sequence decode step (inference.forward.forward with
+Times, best of several rounds, (1) a whole single-sequence decode step (inference.core.forward.forward with
 a KV cache of --context positions) and (2) the same step's gemvs alone, back to back in the order the
 step runs them over the same weights. (1) - (2) is what the step spends outside BLAS. Also prints the
 bytes the gemvs read and the bandwidth they reach, against bench/engine.py's probe (one 512 MB gemv) run
@@ -22,9 +22,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.engine import bandwidth_probe, default_model  # noqa: E402
-from inference.engine import Engine  # noqa: E402
-from inference.forward import forward  # noqa: E402
-from inference.kv_cache import Segment  # noqa: E402
+from inference.core.engine import Engine  # noqa: E402
+from inference.core.forward import forward  # noqa: E402
+from inference.core.kv_cache import Segment  # noqa: E402
 
 ROUNDS, STEPS_PER_ROUND = 5, 20
 LAYER_MATRICES = ("qkv", "attn_out", "gate_up", "down")

@@ -55,9 +55,9 @@ def prefill_prompt(tokenizer_encode, target_tokens: int = 500) -> list[int]:
 
 
 def measure_ours(model: Path, decode_tokens: int) -> dict:
-    from inference.engine import Engine
-    from inference.kv_cache import KVCache
-    from inference.sampling import SamplingParams
+    from inference.core.engine import Engine
+    from inference.core.kv_cache import KVCache
+    from inference.core.sampling import SamplingParams
 
     engine = Engine(model, context_length=CONTEXT_LENGTH)
     greedy = SamplingParams()
@@ -106,8 +106,8 @@ def measure_transformers(model: Path, decode_tokens: int, threads: int) -> dict:
     import transformers
     from transformers import AutoModelForCausalLM
 
-    from inference.gguf_loader import read_gguf
-    from inference.tokenizer import Tokenizer
+    from inference.core.gguf_loader import read_gguf
+    from inference.core.tokenizer import Tokenizer
 
     torch.set_num_threads(threads)
     transformers.logging.set_verbosity_error()

@@ -27,9 +27,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.engine import default_model  # noqa: E402
-from inference.coordinator import Coordinator  # noqa: E402
-from inference.engine import Engine  # noqa: E402
-from inference.sampling import SamplingParams  # noqa: E402
+from inference.cluster.coordinator import Coordinator  # noqa: E402
+from inference.core.engine import Engine  # noqa: E402
+from inference.core.sampling import SamplingParams  # noqa: E402
 from tests.inference.cluster_lab import ClusterLab, namespaces_work, netem_works  # noqa: E402
 
 TOKEN = "bench-cluster-token"

@@ -5,7 +5,7 @@
 For each kind of matrix of the model (every layer's, so the weights stream from memory as in a decode
 step) and 1 to 8 rows, prints the microseconds per matrix of `x @ W` (OpenBLAS sgemm, which repacks
 W on every call) and of one `row @ W` gemv per row (the second and later rows find W in the
-last-level cache when it fits there). inference.forward.GEMV_ROWS_BELOW is chosen from this table.
+last-level cache when it fits there). inference.core.forward.GEMV_ROWS_BELOW is chosen from this table.
 """
 
 import argparse
@@ -21,7 +21,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.engine import default_model  # noqa: E402
-from inference.gguf_loader import load_stage, read_gguf  # noqa: E402
+from inference.core.gguf_loader import load_stage, read_gguf  # noqa: E402
 
 ROW_COUNTS = (1, 2, 3, 4, 5, 6, 8)
 REPEATS = 3

@@ -4,11 +4,11 @@ from django.utils.html import format_html, format_html_join
 
 from inference.cache.peers import running_fetches
 from inference.models import ModelEntry, ModelSource, Node, Plan
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 from inference.selectors import all_nodes, recent_plans
 from inference.services import ModelCacheError, do_send_to_live_nodes, do_sync_nodes
 from inference.tasks import evict_cached_model, fetch_model, verify_cached_model
-from inference.topology import cluster_topology
+from inference.cluster.topology import cluster_topology
 
 
 class ModelSourceInline(admin.TabularInline):

@@ -13,7 +13,7 @@ import redis
 import requests
 from django.conf import settings
 
-from assistant.celery import node_queue
+from inference.plumbing.queues import node_queue
 from inference.cache.config import load_cache_config
 from inference.cache.gguf_shards import fetch_gguf_layers
 from inference.cache.http_fetch import FetchError, download
@@ -24,13 +24,13 @@ from inference.cache.sources import SourceError, produce, url_partial_path
 from inference.cache.store import BlobStore, StoreError
 from inference.cache.whisper_ct2 import ConversionError
 from inference.catalog import built_in_model_names, install_built_in_models
-from inference.coordinator import Coordinator
-from inference.gguf_loader import GGUFError
-from inference.heartbeat import left_node_names, read_heartbeats
+from inference.cluster.coordinator import Coordinator
+from inference.core.gguf_loader import GGUFError
+from inference.cluster.heartbeat import left_node_names, read_heartbeats
 from inference.models import ModelEntry, ModelHolding, ModelSource, Node, Plan
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 from inference.selectors import live_peers_holding, model_store
-from inference.shard_server import rolling_stage_stats
+from inference.cluster.shard_server import rolling_stage_stats
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from inference.cache.config import load_cache_config
 from inference.cache.peer_server import PeerServer
 from inference.cache.peers import PEER_KEY_PREFIX, start_advertising
 from inference.models import ModelEntry
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 from inference.selectors import cached_model_names, model_store
 from inference.services import do_evict_model, do_fetch_model, do_sync_nodes, do_verify_models
 

@@ -22,7 +22,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ["VAR_DIR"] = str(var_dir)
     early_config.stash[VAR_DIR_KEY] = var_dir
     if not os.environ.get("REDIS_URL"):
-        from assistant.embedded_redis import start_embedded_redis
+        from inference.plumbing.embedded_redis import start_embedded_redis
 
         port = free_port()
         redis_process = start_embedded_redis(port, var_dir / "redis", var_dir / "redis.log")

@@ -1,7 +1,7 @@
 """Summaries of newly indexed videos every minute, as data so that the admin can change or pause it."""
 from django.db import migrations
 
-from assistant.periodic_tasks import schedule_periodic_task, unschedule_periodic_task
+from inference.plumbing.schedules import schedule_periodic_task, unschedule_periodic_task
 
 TASK_NAME = "summarize new videos"
 

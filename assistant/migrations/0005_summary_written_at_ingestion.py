@@ -5,7 +5,7 @@ the once-a-minute "summarize new videos" schedule goes, and the summaries it wro
 from django.db import migrations, models
 from django.db.models import F
 
-from assistant.periodic_tasks import unschedule_periodic_task
+from inference.plumbing.schedules import unschedule_periodic_task
 
 EVERY_MINUTE_TASK_NAME = "summarize new videos"  # created by 0004_summarize_schedule
 

@@ -1,9 +1,9 @@
-"""Model cache settings from the environment (Django-free, like assistant.config)."""
+"""Model cache settings from the environment (Django-free, like inference.plumbing.config)."""
 import re
 import socket
 from dataclasses import dataclass
 
-from assistant.config import ConfigError, parse_port
+from inference.plumbing.config import ConfigError, parse_port
 
 SIZE_PATTERN = re.compile(r"^(\d+)\s*([KMGT]?)B?$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

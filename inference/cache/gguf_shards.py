@@ -1,12 +1,12 @@
 """Fetch only part of a GGUF from a peer: its header, then the byte ranges of the tensors of some layers.
 
 The result is a file of the original size whose other bytes were never transferred (a sparse file
-on most file systems), so offsets stay those of the original and inference.gguf_loader reads it as is.
+on most file systems), so offsets stay those of the original and inference.core.gguf_loader reads it as is.
 """
 import requests
 
 from inference.cache.http_fetch import CONNECT_TIMEOUT_S, FetchError, fetch_range
-from inference.gguf_loader import GGUFError, read_gguf, stage_tensor_names
+from inference.core.gguf_loader import GGUFError, read_gguf, stage_tensor_names
 
 FIRST_HEADER_GUESS_BYTES = 2 * 1024 * 1024
 

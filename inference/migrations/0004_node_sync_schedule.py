@@ -2,7 +2,7 @@
 Node table within seconds of its heartbeat expiring, as data the admin can change or pause."""
 from django.db import migrations
 
-from assistant.periodic_tasks import schedule_periodic_task, unschedule_periodic_task
+from inference.plumbing.schedules import schedule_periodic_task, unschedule_periodic_task
 
 TASK_NAME = "sync cluster nodes"
 INTERVAL_S = 5

@@ -2,7 +2,7 @@
 from django.conf import settings
 from django.db import migrations
 
-from assistant.periodic_tasks import schedule_periodic_task, unschedule_periodic_task
+from inference.plumbing.schedules import schedule_periodic_task, unschedule_periodic_task
 
 TASK_NAME = "sync all sources"
 

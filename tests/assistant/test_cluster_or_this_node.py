@@ -7,7 +7,7 @@ from django.conf import settings
 
 from assistant.answering import DEFAULT_LLM
 from assistant.generation import chat_model, cluster_client, cluster_model, local_model, sampling_params
-from inference.heartbeat import read_heartbeats
+from inference.cluster.heartbeat import read_heartbeats
 from inference.models import Plan
 from tests.assistant.conftest import ensure_model_catalog
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from assistant.answering import GroundedAnswer
-from assistant.retrieval import (
+from ingest.retrieval import (
     MAX_PASSAGE_WORDS, Filters, fit_to_budget, lexical_index, reciprocal_rank_fusion, retrieve,
 )
 from ingest.replica import rebuild_snapshot

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from assistant.config import ConfigError, load_config
+from inference.plumbing.config import ConfigError, load_config
 from tests.conftest import PROJECT_DIR, child_env, manage_py
 
 

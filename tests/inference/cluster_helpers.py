@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import pytest
 from django.conf import settings
 
-from inference.coordinator import Coordinator
-from inference.engine import Engine
-from inference.heartbeat import NodeInfo
+from inference.cluster.coordinator import Coordinator
+from inference.core.engine import Engine
+from inference.cluster.heartbeat import NodeInfo
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 
 GIB = 1024**3
 # Membership keys are global to a Redis database; these tests use their own so parallel

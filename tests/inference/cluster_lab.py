@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.embedded_redis import start_embedded_redis
-from inference.heartbeat import read_heartbeats
-from inference.redis_client import cluster_redis
+from inference.plumbing.embedded_redis import start_embedded_redis
+from inference.cluster.heartbeat import read_heartbeats
+from inference.plumbing.redis import cluster_redis
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NODE_JOIN_TIMEOUT_S = 90

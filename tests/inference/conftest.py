@@ -44,7 +44,7 @@ def smollm2_gguf() -> Path:
 
 @pytest.fixture(scope="session")
 def engine(smollm2_gguf):
-    from inference.engine import Engine
+    from inference.core.engine import Engine
 
     return Engine(smollm2_gguf, context_length=1024)
 

@@ -4,7 +4,7 @@ from django.conf import settings as django_settings
 
 from inference.cache.peers import clear_progress, publish_progress
 from inference.models import ModelHolding
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 from inference.services import catalog_model
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from inference.heartbeat import publish_heartbeat
+from inference.cluster.heartbeat import publish_heartbeat
 from inference.models import Node
-from inference.pipeline_protocol import stats_key
+from inference.cluster.pipeline_protocol import stats_key
 from inference.services import do_record_plan
 from tests.inference.cluster_helpers import cluster_redis_db, node_info  # noqa: F401 (fixture)
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from gguf import GGMLQuantizationType as Q
 
-from inference.forward import forward
-from inference.gguf_loader import load_stage, read_gguf
-from inference.kv_cache import KVCache, Segment
+from inference.core.forward import forward
+from inference.core.gguf_loader import load_stage, read_gguf
+from inference.core.kv_cache import KVCache, Segment
 from tests.inference.tiny_gguf import K_QUANT_DIMS, K_QUANT_SCALE_OFFSETS, write_tiny_gguf
 
 QUANT_TYPES = [Q.F32, Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0, Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gguf import GGUFWriter
 
-from inference.gguf_loader import GGUFError, load_stage, read_gguf
+from inference.core.gguf_loader import GGUFError, load_stage, read_gguf
 from tests.inference.tiny_gguf import write_tiny_gguf
 
 

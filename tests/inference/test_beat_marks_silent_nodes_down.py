@@ -5,7 +5,7 @@ from django.apps import apps
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
-from inference.heartbeat import publish_heartbeat
+from inference.cluster.heartbeat import publish_heartbeat
 from inference.models import Node
 from inference.tasks import sync_nodes
 from tests.inference.cluster_helpers import cluster_redis_db, node_info  # noqa: F401 (fixture)

@@ -4,7 +4,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from inference.heartbeat import leave_cluster, publish_heartbeat
+from inference.cluster.heartbeat import leave_cluster, publish_heartbeat
 from inference.services import do_record_plan, do_sync_nodes
 from tests.inference.cluster_helpers import cluster_redis_db, node_info  # noqa: F401 (fixture)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from inference.sampling import SamplingParams
+from inference.core.sampling import SamplingParams
 
 PROMPT = "The three primary colors are"
 
@@ -62,7 +62,7 @@ def test_a_prompt_that_fills_the_context_is_refused(engine):
 
 
 def test_generation_stops_when_the_context_is_full(smollm2_gguf):
-    from inference.engine import Engine
+    from inference.core.engine import Engine
 
     small = Engine(smollm2_gguf, context_length=24)
     _, (result,) = run(small.generate(list(np.arange(100, 120)), 50, SamplingParams()))

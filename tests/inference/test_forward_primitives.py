@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from inference.forward import apply_rope, attention, rms_norm, rope_tables
+from inference.core.forward import apply_rope, attention, rms_norm, rope_tables
 
 rng = np.random.default_rng(0)
 

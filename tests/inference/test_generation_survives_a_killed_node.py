@@ -1,4 +1,4 @@
-from inference.sampling import SamplingParams
+from inference.core.sampling import SamplingParams
 from tests.inference.cluster_helpers import generate_disrupting_a_stage
 from tests.inference.cluster_lab import cluster_lab  # noqa: F401 (fixture)
 

@@ -6,9 +6,9 @@ from django.conf import settings as django_settings
 from inference.cache.peer_server import PeerServer
 from inference.cache.peers import PEER_KEY_PREFIX
 from inference.cache.store import BlobStore
-from inference.gguf_loader import read_gguf, stage_tensor_names
+from inference.core.gguf_loader import read_gguf, stage_tensor_names
 from inference.models import ModelEntry, ModelHolding
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 from inference.services import do_fetch_model, do_fetch_model_layers
 
 MODEL = "smollm2-135m-instruct"

@@ -5,8 +5,8 @@ import shutil
 
 import numpy as np
 
-from inference.forward import forward
-from inference.gguf_loader import (
+from inference.core.forward import forward
+from inference.core.gguf_loader import (
     FLOAT32_BYTES,
     embedding_and_head_bytes,
     layer_memory_bytes,
@@ -14,7 +14,7 @@ from inference.gguf_loader import (
     read_gguf,
     tensor_byte_ranges,
 )
-from inference.kv_cache import KVCache, Segment
+from inference.core.kv_cache import KVCache, Segment
 
 PROMPT = np.array([504, 3575, 282, 4649, 314, 7042, 30, 198, 504, 3575, 282, 8757, 314])  # [T]
 

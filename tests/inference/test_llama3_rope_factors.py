@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from inference.gguf_loader import load_stage, read_gguf
+from inference.core.gguf_loader import load_stage, read_gguf
 from tests.inference.tiny_gguf import N_HEADS, write_tiny_gguf
 
 D_MODEL, ROPE_THETA = 64, 10000.0

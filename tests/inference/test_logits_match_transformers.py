@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
-from inference.forward import forward
-from inference.kv_cache import Segment
-from inference.sampling import SamplingParams
+from inference.core.forward import forward
+from inference.core.kv_cache import Segment
+from inference.core.sampling import SamplingParams
 
 DECODE_STEPS = 32
 GREEDY_TOKENS = 64

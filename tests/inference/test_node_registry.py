@@ -1,7 +1,7 @@
 import pytest
 from django.conf import settings
 
-from inference.heartbeat import (
+from inference.cluster.heartbeat import (
     HEARTBEAT_TTL_S,
     ClusterTokenError,
     join_cluster,

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from inference.coordinator import Coordinator
+from inference.cluster.coordinator import Coordinator
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.models import Node
 from inference.services import do_sync_nodes

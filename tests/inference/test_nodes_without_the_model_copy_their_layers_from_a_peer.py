@@ -7,11 +7,11 @@ from django.conf import settings
 
 from inference.cache.peers import live_peer_urls
 from inference.cache.store import BlobStore
-from inference.coordinator import Coordinator
-from inference.engine import Engine
+from inference.cluster.coordinator import Coordinator
+from inference.core.engine import Engine
 from inference.model_files import DEFAULT_MODEL
 from inference.models import ModelEntry, ModelHolding
-from inference.sampling import SamplingParams
+from inference.core.sampling import SamplingParams
 from inference.services import do_fetch_model
 from tests.conftest import child_env
 from tests.inference.cluster_lab import ClusterLab

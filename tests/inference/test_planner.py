@@ -1,6 +1,6 @@
 import pytest
 
-from inference.planner import GIB, ModelMemory, NodeCapacity, PlanError, Stage, plan_stages
+from inference.cluster.planner import GIB, ModelMemory, NodeCapacity, PlanError, Stage, plan_stages
 
 MIB = 1024**2
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from inference.sampling import Sampler, SamplingParams, apply_penalties, sample_token, token_probabilities
+from inference.core.sampling import Sampler, SamplingParams, apply_penalties, sample_token, token_probabilities
 
 LOGITS = np.log(np.array([0.5, 0.25, 0.15, 0.07, 0.03], dtype=np.float32))  # [V] softmax = these probabilities
 

@@ -2,8 +2,8 @@ import logging
 
 from django.conf import settings
 
-from inference import pipeline_protocol as protocol
-from inference.shard_server import ShardServer
+from inference.cluster import pipeline_protocol as protocol
+from inference.cluster.shard_server import ShardServer
 from tests.inference.cluster_helpers import cluster_redis_db  # noqa: F401 (fixture)
 
 PONGS = "test:pongs"
@@ -24,7 +24,7 @@ def test_a_shard_server_drops_messages_not_signed_with_the_cluster_token(cluster
     tampered = signed.replace(b'"ping":3', b'"ping":9')  # a signed message, edited afterwards
     cluster_redis_db.rpush(inbox, protocol.encode("not-the-cluster-token", ping(1)), tampered, b"\x00" * 8, signed)
 
-    with caplog.at_level(logging.WARNING, logger="inference.shard_server"):
+    with caplog.at_level(logging.WARNING, logger="inference.cluster.shard_server"):
         server.serve_once(timeout_s=1)
 
     # The server works through its inbox in order: answering the last ping proves it saw the forged ones.

@@ -2,7 +2,7 @@
 import hashlib
 import os
 
-from assistant.celery import node_queue
+from inference.plumbing.queues import node_queue
 from inference.cache.store import sha256_of_file
 from inference.models import ModelEntry, ModelHolding
 from inference.tasks import fetch_model

@@ -1,6 +1,6 @@
 """The tokenizer and chat template come from the GGUF and agree with transformers' own GGUF tokenizer."""
 
-from inference.tokenizer import IncrementalDecoder
+from inference.core.tokenizer import IncrementalDecoder
 
 TEXTS = ["Hello world", "  leading spaces, tabs\tand\nnewlines", "Ünïcödé — 東京 🦊 emoji", "<|im_start|>user"]
 

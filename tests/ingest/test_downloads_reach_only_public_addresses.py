@@ -132,7 +132,7 @@ def test_a_redirect_from_a_public_host_to_loopback_is_refused(speech_dir):
 TRANSCRIBE_JOB = f"""
 import json, os
 from pathlib import Path
-from assistant.embedded_redis import start_embedded_redis
+from inference.plumbing.embedded_redis import start_embedded_redis
 
 work = Path("WORK_DIR")
 redis_server = start_embedded_redis(6390, work / "redis", work / "redis.log")

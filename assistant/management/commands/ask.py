@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from assistant.answering import GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong
-from assistant.retrieval import Filters
+from ingest.retrieval import Filters
 from assistant.services import do_record_exchange, do_start_conversation
 
 

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.config import check_redis_reachable
-from assistant.embedded_redis import is_answering, start_embedded_redis
+from inference.plumbing.config import check_redis_reachable
+from inference.plumbing.embedded_redis import is_answering, start_embedded_redis
 from assistant.services import do_ensure_admin_account
-from assistant.supervisor import Child, Supervisor
+from inference.plumbing.supervisor import Child, Supervisor
 
 HEALTH_WAIT_S = 300
 

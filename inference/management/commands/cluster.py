@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from inference.planner import GIB
+from inference.cluster.planner import GIB
 from inference.selectors import all_nodes, recent_plans
 from inference.services import do_sync_nodes
 

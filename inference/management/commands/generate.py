@@ -5,12 +5,12 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.coordinator import ClusterError
-from inference.engine import Engine
-from inference.gguf_loader import GGUFError
+from inference.cluster.coordinator import ClusterError
+from inference.core.engine import Engine
+from inference.core.gguf_loader import GGUFError
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
-from inference.planner import PlanError
-from inference.sampling import SamplingParams
+from inference.cluster.planner import PlanError
+from inference.core.sampling import SamplingParams
 from inference.services import cluster_coordinator
 
 

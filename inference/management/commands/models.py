@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from inference.cache.peers import live_peer_urls, running_fetches
 from inference.models import ModelEntry
-from inference.redis_client import cluster_redis
+from inference.plumbing.redis import cluster_redis
 from inference.selectors import cached_model_names, model_catalog
 from inference.services import (
     ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_send_to_live_nodes, do_verify_models,

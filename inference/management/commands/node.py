@@ -8,15 +8,15 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from assistant.celery import ANY_NODE_QUEUE, node_queue
-from assistant.config import check_redis_reachable, parse_node_name
-from assistant.supervisor import Child, Supervisor
+from inference.plumbing.queues import ANY_NODE_QUEUE, node_queue
+from inference.plumbing.config import check_redis_reachable, parse_node_name
+from inference.plumbing.supervisor import Child, Supervisor
 from inference import services
 from inference.cache.config import lan_address, parse_size
-from inference.heartbeat import ClusterTokenError, join_cluster, leave_cluster
-from inference.node_agent import Heartbeat, node_describer
-from inference.redis_client import cluster_redis
-from inference.shard_server import ShardServer
+from inference.cluster.heartbeat import ClusterTokenError, join_cluster, leave_cluster
+from inference.cluster.node_agent import Heartbeat, node_describer
+from inference.plumbing.redis import cluster_redis
+from inference.cluster.shard_server import ShardServer
 
 PR_SET_PDEATHSIG = 1
 CHILD_POLL_INTERVAL_S = 0.5

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from inference import pipeline_protocol as protocol
-from inference.engine import DEFAULT_CONTEXT_LENGTH, PREFILL_BLOCK_TOKENS, GenerationStats, SequenceResult, accept_token
-from inference.gguf_loader import embedding_and_head_bytes, layer_memory_bytes, read_gguf
-from inference.heartbeat import read_heartbeats
-from inference.planner import ModelMemory, NodeCapacity, PlanError, plan_stages
-from inference.tokenizer import IncrementalDecoder, Tokenizer
+from inference.cluster import pipeline_protocol as protocol
+from inference.core.engine import DEFAULT_CONTEXT_LENGTH, PREFILL_BLOCK_TOKENS, GenerationStats, SequenceResult, accept_token
+from inference.core.gguf_loader import embedding_and_head_bytes, layer_memory_bytes, read_gguf
+from inference.cluster.heartbeat import read_heartbeats
+from inference.cluster.planner import ModelMemory, NodeCapacity, PlanError, plan_stages
+from inference.core.tokenizer import IncrementalDecoder, Tokenizer
 
 logger = logging.getLogger(__name__)
 

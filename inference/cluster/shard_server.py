@@ -7,7 +7,7 @@ single-token decode steps of all those sequences go through one forward call (co
 Messages not signed with the cluster token are dropped (pipeline_protocol). A ping is answered
 after everything that came before it, so an answer proves this stage is working through its inbox.
 
-The arithmetic is inference.forward.forward, the very function the single-node engine runs.
+The arithmetic is inference.core.forward.forward, the very function the single-node engine runs.
 """
 import logging
 import time
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference import pipeline_protocol as protocol
-from inference.forward import forward
-from inference.gguf_loader import load_stage, read_gguf
-from inference.kv_cache import KVCache, Segment
-from inference.sampling import Sampler, SamplingParams
+from inference.cluster import pipeline_protocol as protocol
+from inference.core.forward import forward
+from inference.core.gguf_loader import load_stage, read_gguf
+from inference.core.kv_cache import KVCache, Segment
+from inference.core.sampling import Sampler, SamplingParams
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import psutil
 
-from inference.heartbeat import HEARTBEAT_INTERVAL_S, NodeInfo, publish_heartbeat
+from inference.cluster.heartbeat import HEARTBEAT_INTERVAL_S, NodeInfo, publish_heartbeat
 
 logger = logging.getLogger(__name__)
 

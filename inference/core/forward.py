@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from inference.gguf_loader import LayerWeights, ModelConfig, StageWeights
-from inference.kv_cache import Segment
+from inference.core.gguf_loader import LayerWeights, ModelConfig, StageWeights
+from inference.core.kv_cache import Segment
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from transformers import PreTrainedTokenizerFast
 from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_TOKENIZER_MAPPING, convert_gguf_tokenizer
 
-from inference.gguf_loader import GGUFError, GGUFModel
+from inference.core.gguf_loader import GGUFError, GGUFModel
 
 # Token ids that end a generation when the model emits them, by GGUF metadata key.
 STOP_TOKEN_KEYS = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")

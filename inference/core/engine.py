@@ -24,11 +24,11 @@ from typing import Iterator
 
 import numpy as np
 
-from inference.forward import forward
-from inference.gguf_loader import StageWeights, load_stage, read_gguf, without_tokenizer_vocabulary
-from inference.kv_cache import KVCache, KVPrefix, Segment
-from inference.sampling import Sampler, SamplingParams
-from inference.tokenizer import IncrementalDecoder, Tokenizer
+from inference.core.forward import forward
+from inference.core.gguf_loader import StageWeights, load_stage, read_gguf, without_tokenizer_vocabulary
+from inference.core.kv_cache import KVCache, KVPrefix, Segment
+from inference.core.sampling import Sampler, SamplingParams
+from inference.core.tokenizer import IncrementalDecoder, Tokenizer
 
 DEFAULT_CONTEXT_LENGTH = 4096
 # Long enough that the matmuls run at full BLAS speed, short enough that the [H, T, t] attention
