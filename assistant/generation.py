@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from inference.cluster.heartbeat import read_heartbeats
-from inference.plumbing.redis import cluster_redis
+from inference.plumbing.redis import redis_client
 from inference.core.sampling import SamplingParams
 
 DEFAULT_MAX_TOKENS = 256
@@ -207,7 +207,7 @@ def cluster_model(model_name):
 
 @functools.cache
 def cluster_client():
-    return cluster_redis(settings.REDIS_URL)
+    return redis_client()
 
 
 def chat_model(model_name):

@@ -2,10 +2,12 @@
 import os
 import shutil
 
+import redis
 from django.conf import settings
 from django.db import connection
 
 from inference.plumbing.config import redact_url
+from inference.plumbing.redis import redis_client
 
 
 def check_database():
@@ -18,11 +20,8 @@ def check_database():
 
 
 def check_redis():
-    import redis
-
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-        client.ping()
+        redis_client(timeout_s=1).ping()
         return {"ok": True, "url": redact_url(settings.REDIS_URL), "embedded": settings.REDIS_IS_EMBEDDED}
     except redis.RedisError as error:
         return {"ok": False, "url": redact_url(settings.REDIS_URL), "error": str(error)}

@@ -19,7 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
 from ingest.retrieval import embed_texts, embedding_model_dir
-from assistant.selectors import catalog_model_names, get_user_for_api_key
+from assistant.selectors import catalog_model_names, get_api_key
+from assistant.services import do_touch_api_key
 from assistant.streaming import iterate_in_thread, sse_event
 from ingest.embedding import load_encoder
 
@@ -64,10 +65,11 @@ def authenticated_user(request):
     scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not raw_key.strip():
         raise ApiError(401, "Missing API key: send it as 'Authorization: Bearer KEY'.", code="invalid_api_key")
-    user = get_user_for_api_key(raw_key.strip())
-    if user is None:
+    api_key = get_api_key(raw_key.strip())
+    if api_key is None:
         raise ApiError(401, "Incorrect or revoked API key.", code="invalid_api_key")
-    return user
+    do_touch_api_key(api_key)
+    return api_key.user
 
 
 def json_body(request):

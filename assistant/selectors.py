@@ -1,9 +1,6 @@
 """Reads of the assistant app."""
-from datetime import timedelta
-
 import numpy as np
 from django.db.models import Q
-from django.utils import timezone
 
 from assistant.models import ApiKey, Conversation, Message
 from ingest.retrieval import embed_texts
@@ -11,28 +8,21 @@ from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
 
 API_MODEL_KINDS = ("llm", "embedding")
-LAST_USED_PRECISION = timedelta(minutes=1)
 WORTH_WATCHING_CANDIDATES = 50
 INTEREST_QUESTIONS = 20
 INTEREST_SOURCE_CHUNKS = 5000
 
 
-def get_user_for_api_key(raw_key):
-    """The active user owning this key, or None for a missing, unknown or revoked key."""
+def get_api_key(raw_key):
+    """The key, with its user, when it authenticates: None for a missing, unknown or revoked key, or one of an
+    inactive user."""
     if not raw_key or not raw_key.startswith(ApiKey.PREFIX):
         return None
-    api_key = (
+    return (
         ApiKey.objects.select_related("user")
         .filter(key_hash=ApiKey.hash_raw_key(raw_key), revoked_at__isnull=True, user__is_active=True)
         .first()
     )
-    if api_key is None:
-        return None
-    # At most one write a minute per key: a busy client must not turn every request into a database write.
-    now = timezone.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_PRECISION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-    return api_key.user
 
 
 def catalog_model_names(kind=None):

@@ -1,4 +1,6 @@
 """Writes of the assistant app."""
+from datetime import timedelta
+
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -11,6 +13,7 @@ from ingest.services import claim_for_this_process
 
 TITLE_LENGTH = 80
 SUMMARY_SEGMENTS = 3
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def do_create_api_key(user, name=""):
@@ -23,6 +26,16 @@ def do_create_api_key(user, name=""):
         key_hash=ApiKey.hash_raw_key(raw_key),
     )
     return api_key, raw_key
+
+
+
+def do_touch_api_key(api_key):
+    """Record that the key was just used; at most one write a minute per key, so that a busy client does not
+    turn every request into a database write."""
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_PRECISION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
 
 
 def do_ensure_admin_account(password=None):

@@ -1,8 +1,7 @@
-"""Django settings: every runtime value comes from inference.plumbing.config (the environment)."""
-import os
+"""Django settings: every runtime value comes from inference.plumbing.config, which parses the environment."""
 from pathlib import Path
 
-from inference.plumbing.config import load_config, parse_bool, parse_count
+from inference.plumbing.config import load_config
 
 CONFIG = load_config()
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -12,29 +11,32 @@ DEBUG = CONFIG.debug
 ALLOWED_HOSTS = CONFIG.allowed_hosts
 VAR_DIR = CONFIG.var_dir
 MODEL_CACHE_DIR = CONFIG.model_cache_dir
+MODEL_CACHE_MAX_BYTES = CONFIG.model_cache_max_bytes
+MODEL_CACHE_PEER_HOST = CONFIG.model_cache_peer_host
+MODEL_CACHE_PEER_PORT = CONFIG.model_cache_peer_port
 NODE_NAME = CONFIG.node_name
 CLUSTER_TOKEN = CONFIG.cluster_token
 PORT = CONFIG.port
 REDIS_URL = CONFIG.redis_url
 REDIS_IS_EMBEDDED = CONFIG.redis_is_embedded
+SUPERUSER_PASSWORD = CONFIG.superuser_password
 LOG_DIR = VAR_DIR / "logs"
 AUDIO_TMP_DIR = VAR_DIR / "audio"
 INDEX_DIR = VAR_DIR / "index"
 
-# Ingestion (issue 5). Durations in seconds, counts as integers; see ingest/ for what each one bounds.
-INGEST_BACKFILL_DAYS = parse_count("INGEST_BACKFILL_DAYS", os.environ.get("INGEST_BACKFILL_DAYS", "30"))
-INGEST_BACKFILL_VIDEOS = parse_count("INGEST_BACKFILL_VIDEOS", os.environ.get("INGEST_BACKFILL_VIDEOS", "50"))
-INGEST_MAX_DURATION_S = parse_count("INGEST_MAX_DURATION_S", os.environ.get("INGEST_MAX_DURATION_S", str(4 * 3600)))
-INGEST_WHISPER_MODEL = os.environ.get("INGEST_WHISPER_MODEL", "whisper-base")
-INGEST_EMBEDDING_MODEL = os.environ.get("INGEST_EMBEDDING_MODEL", "all-minilm-l6-v2")
-INGEST_LANGUAGE = os.environ.get("INGEST_LANGUAGE", "")  # empty: whisper detects it
-INGEST_USE_SUBTITLES = parse_bool("INGEST_USE_SUBTITLES", os.environ.get("INGEST_USE_SUBTITLES", "0"))
-INGEST_DOWNLOADS_PER_NODE = parse_count("INGEST_DOWNLOADS_PER_NODE", os.environ.get("INGEST_DOWNLOADS_PER_NODE", "2"))
-INGEST_MAX_ATTEMPTS = parse_count("INGEST_MAX_ATTEMPTS", os.environ.get("INGEST_MAX_ATTEMPTS", "4"))
-INGEST_EXACT_INDEX_LIMIT = parse_count("INGEST_EXACT_INDEX_LIMIT", os.environ.get("INGEST_EXACT_INDEX_LIMIT", "200000"))
-INGEST_IVF_NPROBE = parse_count("INGEST_IVF_NPROBE", os.environ.get("INGEST_IVF_NPROBE", "32"))
-# Lifts the public-hosts-only rule on submitted URLs, for tests and media servers on the LAN.
-ALLOW_PRIVATE_URLS = parse_bool("KOTATSU_ALLOW_PRIVATE_URLS", os.environ.get("KOTATSU_ALLOW_PRIVATE_URLS", "0"))
+# Ingestion. Durations in seconds, counts as integers; see ingest/ for what each one bounds.
+INGEST_BACKFILL_DAYS = CONFIG.ingest.backfill_days
+INGEST_BACKFILL_VIDEOS = CONFIG.ingest.backfill_videos
+INGEST_MAX_DURATION_S = CONFIG.ingest.max_duration_s
+INGEST_WHISPER_MODEL = CONFIG.ingest.whisper_model
+INGEST_EMBEDDING_MODEL = CONFIG.ingest.embedding_model
+INGEST_LANGUAGE = CONFIG.ingest.language
+INGEST_USE_SUBTITLES = CONFIG.ingest.use_subtitles
+INGEST_DOWNLOADS_PER_NODE = CONFIG.ingest.downloads_per_node
+INGEST_MAX_ATTEMPTS = CONFIG.ingest.max_attempts
+INGEST_EXACT_INDEX_LIMIT = CONFIG.ingest.exact_index_limit
+INGEST_IVF_NPROBE = CONFIG.ingest.ivf_nprobe
+ALLOW_PRIVATE_URLS = CONFIG.ingest.allow_private_urls
 
 INSTALLED_APPS = [
     "django.contrib.admin",

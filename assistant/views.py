@@ -31,6 +31,7 @@ def health(request):
 
 @login_required
 def dashboard(request):
+    # The one page view that writes, on purpose: seeing the dashboard is the visit "worth watching" counts from.
     since = do_record_dashboard_visit(request.user)
     context = {
         "api_keys": request.user.api_keys.filter(revoked_at__isnull=True),

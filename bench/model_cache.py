@@ -8,7 +8,6 @@
    fetching the whole file from the same peer.
 3. Verification: MB/s of sha256_of_file against the `sha256sum` command on the same blob.
 """
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from inference.cache.gguf_shards import fetch_gguf_layers  # noqa: E402
 from inference.cache.http_fetch import download  # noqa: E402
 from inference.cache.peer_server import TOKEN_HEADER, PeerServer  # noqa: E402
 from inference.cache.store import BlobStore, sha256_of_file  # noqa: E402
+from inference.plumbing.config import model_cache_dir  # noqa: E402
 
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 TOKEN = "bench-token"
@@ -35,8 +35,7 @@ def timed(function):
 
 
 def main():
-    cache_dir = Path(os.environ.get("MODEL_CACHE_DIR") or "~/.cache/kotatsu/models").expanduser()
-    store = BlobStore(cache_dir)
+    store = BlobStore(model_cache_dir())
     if not store.has_blob(SMOLLM2_SHA256):
         sys.exit("smollm2-135m-instruct is not cached; run: manage.py models pull smollm2-135m-instruct")
     blob = store.blob_path(SMOLLM2_SHA256)

@@ -1,12 +1,11 @@
-from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from inference.cache.peers import running_fetches
 from inference.models import ModelEntry, ModelSource, Node, Plan
-from inference.plumbing.redis import cluster_redis
-from inference.selectors import all_nodes, recent_plans
-from inference.services import ModelCacheError, do_send_to_live_nodes, do_sync_nodes
+from inference.plumbing.redis import redis_client
+from inference.selectors import nodes_as_heartbeats_say, recent_plans
+from inference.services import ModelCacheError, do_send_to_live_nodes
 from inference.tasks import evict_cached_model, fetch_model, verify_cached_model
 from inference.cluster.topology import cluster_topology
 
@@ -33,7 +32,7 @@ class ModelEntryAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # One Redis read per page, not one per row.
-        self.running = running_fetches(cluster_redis(settings.REDIS_URL))
+        self.running = running_fetches(redis_client())
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="size", ordering="size")
@@ -84,9 +83,12 @@ class ModelEntryAdmin(admin.ModelAdmin):
 
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
-    """Read-only: nodes describe themselves through their heartbeats."""
+    """Read-only: nodes describe themselves through their heartbeats.
 
-    list_display = ["name", "status", "host", "free_ram_gib", "cores", "gflops_measured", "per_step", "last_heartbeat"]
+    The list shows what the heartbeats in Redis say now, without saving it: the table is brought in line
+    by beat's sync_nodes task every 5 s, and a page view must not write."""
+
+    list_display = ["name", "current_status", "host", "free_ram_gib", "cores", "gflops_measured", "per_step", "beat_at"]
     list_filter = ["status"]
     readonly_fields = [field.name for field in Node._meta.fields]
 
@@ -94,23 +96,36 @@ class NodeAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        do_sync_nodes()
+        nodes, _ = nodes_as_heartbeats_say()
+        # One Redis read per page, not one per row.
+        self.current = {node.name: node for node in nodes}
         plans = recent_plans(limit=1)
         plan = plans[0] if plans else None
-        extra_context = {**(extra_context or {}), "plan": plan, "topology": cluster_topology(all_nodes(), plan)}
+        extra_context = {**(extra_context or {}), "plan": plan, "topology": cluster_topology(nodes, plan)}
         return super().changelist_view(request, extra_context)
+
+    def now(self, node):
+        return getattr(self, "current", {}).get(node.name, node)
+
+    @admin.display(description="status", ordering="status")
+    def current_status(self, node):
+        return self.now(node).get_status_display()
 
     @admin.display(description="free RAM", ordering="free_ram")
     def free_ram_gib(self, node):
-        return f"{node.free_ram / 1024**3:.2f} GiB"
+        return f"{self.now(node).free_ram / 1024**3:.2f} GiB"
 
     @admin.display(description="GFLOP/s", ordering="gflops")
     def gflops_measured(self, node):
-        return f"{node.gflops:.1f}"
+        return f"{self.now(node).gflops:.1f}"
+
+    @admin.display(description="last heartbeat", ordering="last_heartbeat")
+    def beat_at(self, node):
+        return self.now(node).last_heartbeat or "-"
 
     @admin.display(description="per step (rolling)")
     def per_step(self, node):
-        stats = node.stage_stats
+        stats = self.now(node).stage_stats
         if not stats:
             return "-"
         return (

@@ -8,18 +8,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from inference.plumbing.config import model_cache_dir
+
+# The LLM that answers questions, and the one commands and benches use when none is named.
 DEFAULT_MODEL = "smollm2-135m-instruct"
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("MODEL_CACHE_DIR") or "~/.cache/kotatsu/models").expanduser()
 
 
 def cached_model_path(name: str = DEFAULT_MODEL) -> Path | None:
     """The blob of a catalog model already in the local model cache, without Django (for benches)."""
     from inference.cache.store import BlobStore
 
-    store = BlobStore(default_cache_dir())
+    store = BlobStore(model_cache_dir())
     digest = store.ref(name)
     return store.blob_path(digest) if digest else None
 

@@ -1,3 +1,5 @@
+from datetime import datetime, timezone as dt_timezone
+
 from django.db import models
 from django.utils import timezone
 
@@ -30,6 +32,25 @@ class Node(models.Model):
     def __str__(self):
         return self.name
 
+    def take_heartbeat(self, info, stage_stats):
+        """What the node's live heartbeat (a cluster.heartbeat.NodeInfo) says about it: it is up."""
+        self.host, self.port, self.services = info.host, info.port, info.services
+        self.total_ram, self.free_ram, self.cores, self.gflops = info.total_ram, info.free_ram, info.cores, info.gflops
+        self.cached_models = info.cached_models
+        self.status = Node.UP
+        self.started_at = as_datetime(info.started_at)
+        self.last_heartbeat = as_datetime(info.beat_at)
+        self.stage_stats = stage_stats
+
+    def lose_heartbeat(self, left_cleanly):
+        """An up node whose heartbeat is gone: it left, or it stopped beating (crash, cable pulled)."""
+        if self.status == Node.UP:
+            self.status = Node.LEFT if left_cleanly else Node.DOWN
+
+
+def as_datetime(timestamp):
+    return datetime.fromtimestamp(timestamp, tz=dt_timezone.utc)
+
 
 class Plan(models.Model):
     """Which node runs which layers of a model, in pipeline order."""
@@ -52,6 +73,9 @@ class Plan(models.Model):
 
     def __str__(self):
         return f"{self.model_name} ({len(self.stages)} stages)"
+
+    def is_same_as(self, stages, context_length):
+        return self.stages == stages and self.context_length == context_length
 
 
 class ModelEntry(models.Model):

@@ -5,7 +5,6 @@ import shutil
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import requests
 from django.conf import settings
 
 from inference.plumbing.queues import node_queue
-from inference.cache.config import load_cache_config
 from inference.cache.gguf_shards import fetch_gguf_layers
 from inference.cache.http_fetch import FetchError, download
 from inference.cache.peer_server import TOKEN_HEADER
@@ -26,53 +24,30 @@ from inference.cache.whisper_ct2 import ConversionError
 from inference.catalog import built_in_model_names, install_built_in_models
 from inference.cluster.coordinator import Coordinator
 from inference.core.gguf_loader import GGUFError
-from inference.cluster.heartbeat import left_node_names, read_heartbeats
-from inference.models import ModelEntry, ModelHolding, ModelSource, Node, Plan
-from inference.plumbing.redis import cluster_redis
-from inference.selectors import live_peers_holding, model_store
-from inference.cluster.shard_server import rolling_stage_stats
+from inference.models import ModelEntry, ModelHolding, ModelSource, Plan
+from inference.plumbing.redis import redis_client
+from inference.selectors import live_peers_holding, model_store, nodes_as_heartbeats_say
 
 log = logging.getLogger(__name__)
 
 
 def do_sync_nodes(client=None):
-    """Bring the Node table in line with the live heartbeats in Redis; return the live Node rows.
+    """Bring the Node table in line with the live heartbeats in Redis (beat, every 5 s).
 
     A node whose heartbeat key expired (no beat for HEARTBEAT_TTL_S) is marked down, one that left
     cleanly is marked left; rows are never deleted, so the admin keeps the cluster's history.
     """
-    client = client or cluster_redis(settings.REDIS_URL)
-    heartbeats = read_heartbeats(client, settings.CLUSTER_TOKEN)
-    for info in heartbeats:
-        Node.objects.update_or_create(
-            name=info.name,
-            defaults={
-                "host": info.host,
-                "port": info.port,
-                "services": info.services,
-                "total_ram": info.total_ram,
-                "free_ram": info.free_ram,
-                "cores": info.cores,
-                "gflops": info.gflops,
-                "cached_models": info.cached_models,
-                "status": Node.UP,
-                "started_at": as_datetime(info.started_at),
-                "last_heartbeat": as_datetime(info.beat_at),
-                "stage_stats": rolling_stage_stats(client, info.name),
-            },
-        )
-    live_names = [info.name for info in heartbeats]
-    gone = Node.objects.filter(status=Node.UP).exclude(name__in=live_names)
-    gone.filter(name__in=left_node_names(client)).update(status=Node.LEFT)
-    gone.update(status=Node.DOWN)
-    return list(Node.objects.filter(name__in=live_names))
-
-
-def as_datetime(timestamp):
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    _, changed = nodes_as_heartbeats_say(client)
+    for node in changed:
+        node.save()
 
 
 def do_record_plan(model_name, stages, context_length, replaces_id=None):
+    """The id of the Plan row for these stages: the model's latest when it is the same plan (every answer
+    of a stable cluster reuses its plan), else a new row."""
+    latest = Plan.objects.filter(model_name=model_name).first()
+    if latest is not None and latest.is_same_as(stages, context_length):
+        return latest.pk
     return Plan.objects.create(
         model_name=model_name, context_length=context_length, stages=stages, replaces_id=replaces_id
     ).pk
@@ -82,7 +57,7 @@ def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughpu
     """A Coordinator over the live nodes that stores each of its plans in the Plan table.
 
     model_ref: the catalog name (or path) the nodes' model caches resolve to get their layers."""
-    client = cluster_redis(settings.REDIS_URL)
+    client = redis_client()
     do_sync_nodes(client)
     return Coordinator(
         client,
@@ -154,7 +129,7 @@ def _intact_local_digest(store, model):
 
 
 def _fetch_into_store(store, model, progress):
-    client = cluster_redis(settings.REDIS_URL)
+    client = redis_client()
     while True:
         digest = _copy_from_peer(store, model, client, progress)
         if digest:
@@ -279,7 +254,7 @@ def _source_failed(model, source, error):
 
 
 def _evict_beyond_limit(store, keep):
-    max_bytes = load_cache_config(os.environ).max_bytes
+    max_bytes = settings.MODEL_CACHE_MAX_BYTES
     if not max_bytes:
         return
     pinned = set(ModelEntry.objects.filter(pinned=True).values_list("name", flat=True)) | {keep}
@@ -300,7 +275,7 @@ def do_fetch_model_layers(name, layers, with_embedding=False, with_head=False):
     if local:
         return store.blob_path(local)
     label = f"layers-{layers.start}-{layers.stop}" + ("-embedding" if with_embedding else "") + ("-head" if with_head else "")
-    for node_name, url, digest in live_peers_holding(model, cluster_redis(settings.REDIS_URL)):
+    for node_name, url, digest in live_peers_holding(model, redis_client()):
         destination = store.shard_path(digest, label)
         partial = destination.with_name(f".{destination.name}.{os.getpid()}")
         try:
@@ -384,7 +359,7 @@ def do_import_model(path, name):
 def do_send_to_live_nodes(task, name):
     """Run a model task (fetch, verify, evict) on every live node's own queue; {node name: AsyncResult}."""
     model = catalog_model(name)
-    client = cluster_redis(settings.REDIS_URL)
+    client = redis_client()
     return {
         node_name: task.apply_async(args=[model.pk], queue=node_queue(node_name)) for node_name in live_peer_urls(client)
     }

@@ -5,7 +5,6 @@ runs the step once. The claim records the owning process; a job whose owner died
 again, never lost.
 """
 import contextlib
-import functools
 import logging
 import shutil
 import time
@@ -13,11 +12,11 @@ from datetime import timedelta
 
 import numpy as np
 import psutil
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from inference.plumbing.redis import redis_client
 from inference.services import do_fetch_model
 from ingest import discovery, media
 from ingest.chunking import chunk_segments
@@ -237,11 +236,6 @@ def do_retry_job(job_id):
     return Job.objects.filter(pk=job_id, stage=Job.FAILED).update(
         stage=Job.DISCOVERED, percent=0.0, error="", attempts=0, owner=""
     ) == 1
-
-
-@functools.cache
-def redis_client():
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def current_owner():

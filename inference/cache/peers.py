@@ -39,6 +39,11 @@ def start_advertising(client, node_name, url):
     return stop_event
 
 
+def withdraw_advertisement(client, node_name):
+    """A clean stop: peers stop copying from this node at once instead of after PEER_TTL_S."""
+    client.delete(f"{PEER_KEY_PREFIX}{node_name}")
+
+
 def live_peer_urls(client):
     """{node name: cache URL} of every node whose advertisement has not expired."""
     keys = sorted(client.scan_iter(match=f"{PEER_KEY_PREFIX}*"))

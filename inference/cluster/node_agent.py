@@ -30,10 +30,6 @@ def measure_gflops(seconds=CALIBRATION_SECONDS):
     return 2 * rows * inner * outer * runs / elapsed / 1e9
 
 
-def cached_model_files(cache_dir):
-    return sorted(path.name for path in cache_dir.glob("*.gguf")) if cache_dir.is_dir() else []
-
-
 class Heartbeat(threading.Thread):
     """Announces the node every HEARTBEAT_INTERVAL_S until `stop_event` is set."""
 
@@ -51,8 +47,9 @@ class Heartbeat(threading.Thread):
             self.stop_event.wait(HEARTBEAT_INTERVAL_S)
 
 
-def node_describer(name, host, cache_dir, declared_memory=None, port=0, services=None):
-    """A describe() for Heartbeat. declared_memory caps what the node offers to model shards."""
+def node_describer(name, host, list_cached_models, declared_memory=None, port=0, services=None):
+    """A describe() for Heartbeat. list_cached_models() -> the catalog names of the models this node's cache
+    holds now; declared_memory caps what the node offers to model shards."""
     gflops = measure_gflops()
     started_at = time.time()
 
@@ -69,7 +66,7 @@ def node_describer(name, host, cache_dir, declared_memory=None, port=0, services
             started_at=started_at,
             port=port,
             services=services or {},
-            cached_models=cached_model_files(cache_dir),
+            cached_models=list_cached_models(),
         )
 
     return describe

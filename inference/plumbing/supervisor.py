@@ -1,14 +1,20 @@
-"""Run a set of child processes in the foreground and stop every one of them on Ctrl-C / SIGTERM.
+"""Run a set of services in the foreground and stop every one of them on Ctrl-C / SIGTERM or when one dies.
 
-Each child gets its own process group so that its own children (Celery's pool, uvicorn) are stopped too.
+A service is a child process (Child) or a thread of this process (ThreadService). Each child gets its own
+process group so that its own children (Celery's pool, uvicorn) are stopped too, and dies with its parent
+even when the parent is killed with -9.
 """
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
 GRACE_PERIOD_S = 15
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -17,54 +23,103 @@ class Child:
     process: subprocess.Popen
     log_path: object = None
 
+    def is_running(self):
+        return self.process.poll() is None
+
+    def how_it_ended(self):
+        return f"exited with code {self.process.returncode}"
+
+    def request_stop(self):
+        signal_group(self.process, signal.SIGTERM)
+
+    def wait_stopped(self, timeout_s):
+        try:
+            self.process.wait(timeout=max(0.1, timeout_s))
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever the child left in its group (pool processes) goes too.
+        signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+
+
+@dataclass
+class ThreadService:
+    """A service running in `thread`; `stop()` asks it to end (the supervisor's stop event ends the others)."""
+
+    name: str
+    thread: threading.Thread
+    stop: object = None
+
+    def is_running(self):
+        return self.thread.is_alive()
+
+    def how_it_ended(self):
+        return "failed (traceback above)"
+
+    def request_stop(self):
+        if self.stop is not None:
+            self.stop()
+
+    def wait_stopped(self, timeout_s):
+        self.thread.join(timeout=max(0.1, timeout_s))
+
 
 class Supervisor:
     def __init__(self):
         self.children = []
-        self.stop_requested = False
+        # Set on Ctrl-C / SIGTERM; thread services watch it too.
+        self.stopping = threading.Event()
 
-    def start(self, name, argv, log_path, env=None):
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-        self.adopt(Child(name, process, log_path))
+    @property
+    def stop_requested(self):
+        return self.stopping.is_set()
 
-    def adopt(self, child):
-        self.children.append(child)
+    def start(self, name, argv, log_path=None, env=None):
+        self.adopt(spawn(name, argv, log_path, env))
+
+    def adopt(self, service):
+        self.children.append(service)
 
     def install_signal_handlers(self):
         def request_stop(signum, frame):
-            self.stop_requested = True
+            self.stopping.set()
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
     def first_exited(self):
-        return next((child for child in self.children if child.process.poll() is not None), None)
+        return next((child for child in self.children if not child.is_running()), None)
 
     def wait(self, poll_interval_s=0.5):
-        """Block until a stop is requested or a child dies; return the dead child, or None."""
-        while not self.stop_requested:
+        """Block until a stop is requested or a service ends; return the ended service, or None."""
+        while not self.stopping.wait(poll_interval_s):
             dead = self.first_exited()
             if dead:
                 return dead
-            time.sleep(poll_interval_s)
         return None
 
     def stop_all(self):
+        self.stopping.set()
         # Reverse start order: the web server and workers go before the Redis they talk to.
         for child in reversed(self.children):
-            signal_group(child.process, signal.SIGTERM)
+            child.request_stop()
         deadline = time.monotonic() + GRACE_PERIOD_S
         for child in reversed(self.children):
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # Whatever the child left in its group (pool processes) goes too.
-            signal_group(child.process, signal.SIGKILL)
-            child.process.wait()
+            child.wait_stopped(deadline - time.monotonic())
+
+
+def spawn(name, argv, log_path=None, env=None):
+    """Start a child process; its output goes to log_path, or to ours when there is none."""
+    log = open(log_path, "ab") if log_path else None
+    try:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT if log else None, env=env,
+            start_new_session=True, preexec_fn=die_with_parent,
+        )
+    finally:
+        if log:
+            log.close()
+    return Child(name, process, log_path)
 
 
 def signal_group(process, signum):
@@ -72,3 +127,10 @@ def signal_group(process, signum):
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+def die_with_parent():
+    """Have Linux kill a child when its starter dies, even by SIGKILL, so that no orphan keeps working
+    (a worker consuming tasks for a node that is gone, a server holding its port)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

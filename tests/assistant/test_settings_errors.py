@@ -31,6 +31,12 @@ def assert_one_line_naming(result, variable):
         ("PORT", "eighty"),
         ("DEBUG", "maybe"),
         ("NODE_NAME", "bad name/with slash"),
+        ("MODEL_CACHE_MAX_SIZE", "lots"),
+        ("MODEL_CACHE_PEER_PORT", "99999"),
+        ("INGEST_BACKFILL_DAYS", "a month"),
+        ("INGEST_DOWNLOADS_PER_NODE", "0"),
+        ("INGEST_USE_SUBTITLES", "perhaps"),
+        ("KOTATSU_ALLOW_PRIVATE_URLS", "sure"),
     ],
 )
 def test_a_malformed_value_stops_manage_py_with_one_line(tmp_path, variable, value):
@@ -82,6 +88,12 @@ def test_given_values_win_over_defaults(tmp_path):
             "NODE_NAME": "pi-3",
             "CLUSTER_TOKEN": "t0ken",
             "PORT": "9000",
+            "MODEL_CACHE_MAX_SIZE": "40G",
+            "MODEL_CACHE_PEER_HOST": "10.0.0.5",
+            "MODEL_CACHE_PEER_PORT": "7070",
+            "INGEST_MAX_ATTEMPTS": "7",
+            "INGEST_WHISPER_MODEL": "whisper-tiny.en",
+            "INGEST_USE_SUBTITLES": "yes",
         }
     )
     assert config.secret_key == "s" * 50 and config.debug is True
@@ -90,3 +102,15 @@ def test_given_values_win_over_defaults(tmp_path):
     assert config.redis_url == "redis://redis:6379/1" and not config.redis_is_embedded
     assert config.model_cache_dir == tmp_path / "models"
     assert (config.node_name, config.cluster_token, config.port) == ("pi-3", "t0ken", 9000)
+    assert config.model_cache_max_bytes == 40 * 1024**3
+    assert (config.model_cache_peer_host, config.model_cache_peer_port) == ("10.0.0.5", 7070)
+    assert config.ingest.max_attempts == 7 and config.ingest.whisper_model == "whisper-tiny.en"
+    assert config.ingest.use_subtitles is True
+
+
+def test_settings_take_every_value_from_the_config(settings):
+    from assistant.settings import CONFIG
+
+    assert settings.INGEST_BACKFILL_DAYS == CONFIG.ingest.backfill_days
+    assert settings.MODEL_CACHE_MAX_BYTES == CONFIG.model_cache_max_bytes
+    assert "os.environ" not in (PROJECT_DIR / "assistant" / "settings.py").read_text()

@@ -10,7 +10,7 @@ from inference.cluster.coordinator import Coordinator
 from inference.core.engine import Engine
 from inference.cluster.heartbeat import NodeInfo
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
-from inference.plumbing.redis import cluster_redis
+from inference.plumbing.redis import redis_client
 
 GIB = 1024**3
 # Membership keys are global to a Redis database; these tests use their own so parallel
@@ -20,7 +20,7 @@ CLUSTER_TEST_DB = 13
 
 def isolated_redis():
     base = os.environ["REDIS_URL"].rsplit("/", 1)[0]
-    client = cluster_redis(f"{base}/{CLUSTER_TEST_DB}")
+    client = redis_client(f"{base}/{CLUSTER_TEST_DB}")
     client.flushdb()
     return client
 

@@ -14,7 +14,7 @@ import pytest
 
 from inference.plumbing.embedded_redis import start_embedded_redis
 from inference.cluster.heartbeat import read_heartbeats
-from inference.plumbing.redis import cluster_redis
+from inference.plumbing.redis import redis_client
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NODE_JOIN_TIMEOUT_S = 90
@@ -78,7 +78,7 @@ class ClusterLab:
             port = free_port()
             self.redis_process = start_embedded_redis(port, self.work_dir / "redis", self.work_dir / "redis.log", host=self.host)
             self.redis_url = f"redis://{self.host}:{port}/0"
-            self.client = cluster_redis(self.redis_url)
+            self.client = redis_client(self.redis_url)
         except BaseException:
             self.close()
             raise

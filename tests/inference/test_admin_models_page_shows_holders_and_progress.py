@@ -1,26 +1,21 @@
 """The admin's Models page: size, sha256, which nodes hold each model, and a progress bar per running fetch."""
 import pytest
-from django.conf import settings as django_settings
 
 from inference.cache.peers import clear_progress, publish_progress
 from inference.models import ModelHolding
-from inference.plumbing.redis import cluster_redis
+from inference.plumbing.redis import redis_client
 from inference.services import catalog_model
 
 
-@pytest.fixture
-def redis_client():
-    return cluster_redis(django_settings.REDIS_URL)
-
-
 @pytest.mark.django_db
-def test_the_models_page_lists_holders_and_a_progress_bar_for_a_running_fetch(admin_client, redis_client):
+def test_the_models_page_lists_holders_and_a_progress_bar_for_a_running_fetch(admin_client):
+    client = redis_client()
     model = catalog_model("whisper-base")
     ModelHolding.objects.create(model=model, node_name="desk-7", sha256=model.sha256, size=model.size)
-    publish_progress(redis_client, "whisper-base", "desk-9", 1000, 4000, "desk-7")
+    publish_progress(client, "whisper-base", "desk-9", 1000, 4000, "desk-7")
 
     page = admin_client.get("/admin/inference/modelentry/").content.decode()
-    clear_progress(redis_client, "whisper-base", "desk-9")
+    clear_progress(client, "whisper-base", "desk-9")
 
     assert "145.3 MB" in page and model.sha256[:12] in page
     assert "desk-7" in page

@@ -24,7 +24,17 @@ def test_the_node_list_draws_the_topology_of_the_latest_plan_and_refreshes(admin
     assert "stage 1: layers 0–11" in page and "stage 2: layers 12–29" in page
     assert "12.5 ms compute, 0.7 ms wait" in page
     assert "<line " in page
-    assert Node.objects.get(name="gone").status == Node.DOWN
+    assert "down (missed heartbeats)" in page  # what Redis says of "gone"
+
+
+def test_viewing_the_node_list_writes_nothing(admin_client, cluster_redis_db, settings):
+    publish_heartbeat(cluster_redis_db, node_info("alpha"), settings.CLUSTER_TOKEN)
+    Node.objects.create(name="gone", host="10.0.0.9", status=Node.UP)
+    rows_before = list(Node.objects.values())
+
+    assert admin_client.get("/admin/inference/node/").status_code == 200
+
+    assert list(Node.objects.values()) == rows_before  # beat's sync_nodes keeps the table, not page views
 
 
 def test_the_plan_list_shows_each_stage_and_its_layers(admin_client):

@@ -11,7 +11,7 @@ from inference.services import do_fetch_model
 
 
 @pytest.mark.django_db
-def test_the_least_recently_used_unpinned_model_goes_when_the_cache_is_full(settings, tmp_path, monkeypatch):
+def test_the_least_recently_used_unpinned_model_goes_when_the_cache_is_full(settings, tmp_path):
     settings.MODEL_CACHE_DIR = tmp_path / "cache"
     for name in ("pinned-oldest", "used-again", "old", "newest"):
         weights = tmp_path / f"{name}.gguf"
@@ -20,7 +20,7 @@ def test_the_least_recently_used_unpinned_model_goes_when_the_cache_is_full(sett
         time.sleep(0.02)  # distinct last-use times
     ModelEntry.objects.filter(name="pinned-oldest").update(pinned=True)
     do_fetch_model("used-again")
-    monkeypatch.setenv("MODEL_CACHE_MAX_SIZE", "300000")
+    settings.MODEL_CACHE_MAX_BYTES = 300_000
 
     do_fetch_model("newest")
 

@@ -8,7 +8,7 @@ from inference.cache.peers import PEER_KEY_PREFIX
 from inference.cache.store import BlobStore
 from inference.core.gguf_loader import read_gguf, stage_tensor_names
 from inference.models import ModelEntry, ModelHolding
-from inference.plumbing.redis import cluster_redis
+from inference.plumbing.redis import redis_client
 from inference.services import do_fetch_model, do_fetch_model_layers
 
 MODEL = "smollm2-135m-instruct"
@@ -19,7 +19,7 @@ def peer_holding_smollm2(db):
     """A peer serving the shared test cache, known to Redis and to the holdings table."""
     full = do_fetch_model(MODEL)
     server = PeerServer(BlobStore(django_settings.MODEL_CACHE_DIR), django_settings.CLUSTER_TOKEN, host="127.0.0.1").start()
-    client = cluster_redis(django_settings.REDIS_URL)
+    client = redis_client(django_settings.REDIS_URL)
     client.set(f"{PEER_KEY_PREFIX}peer-with-smollm2", f"http://127.0.0.1:{server.port}", ex=60)
     ModelHolding.objects.create(
         model=ModelEntry.objects.get(name=MODEL), node_name="peer-with-smollm2", sha256=full.name, size=full.stat().st_size

@@ -4,7 +4,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from inference.plumbing.config import check_redis_reachable
+from inference.plumbing.redis import check_redis_reachable
 
 
 class Command(BaseCommand):

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.plumbing.config import check_redis_reachable
-from inference.plumbing.embedded_redis import is_answering, start_embedded_redis
 from assistant.services import do_ensure_admin_account
+from inference.plumbing.embedded_redis import start_embedded_redis
+from inference.plumbing.redis import check_redis_reachable, is_answering
 from inference.plumbing.supervisor import Child, Supervisor
 
 HEALTH_WAIT_S = 300
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             self.pull_default_models()
-            self.report_admin_account(do_ensure_admin_account(os.environ.get("DJANGO_SUPERUSER_PASSWORD")))
+            self.report_admin_account(do_ensure_admin_account(settings.SUPERUSER_PASSWORD))
             self.warn_when_ffmpeg_missing()
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
             supervisor.start("web", manage + ["web"], settings.LOG_DIR / "web.log", env=web_environment())

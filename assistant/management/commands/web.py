@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from assistant.answering import warm_up
-from inference.plumbing.config import check_redis_reachable
+from inference.plumbing.redis import check_redis_reachable
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from inference.cluster.planner import GIB
-from inference.selectors import all_nodes, recent_plans
-from inference.services import do_sync_nodes
+from inference.selectors import nodes_as_heartbeats_say, recent_plans
 
 
 class Command(BaseCommand):
@@ -16,8 +15,8 @@ class Command(BaseCommand):
         status.add_argument("--json", action="store_true")
 
     def handle(self, *args, action, **options):
-        do_sync_nodes()
-        nodes = sorted(all_nodes(), key=lambda node: (node.status != node.UP, node.name))
+        nodes, _ = nodes_as_heartbeats_say()
+        nodes.sort(key=lambda node: (node.status != node.UP, node.name))
         plans = recent_plans(limit=1)
         if options["json"]:
             report = {

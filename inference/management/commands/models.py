@@ -2,13 +2,12 @@ import json
 import sys
 import time
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from inference.cache.peers import live_peer_urls, running_fetches
 from inference.models import ModelEntry
-from inference.plumbing.redis import cluster_redis
+from inference.plumbing.redis import redis_client
 from inference.selectors import cached_model_names, model_catalog
 from inference.services import (
     ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_send_to_live_nodes, do_verify_models,
@@ -75,7 +74,7 @@ class Command(BaseCommand):
         results = do_send_to_live_nodes(fetch_model, model_name)
         if not results:
             raise CommandError("no live node advertises a model cache; is any `manage.py node` running?")
-        client = cluster_redis(settings.REDIS_URL)
+        client = redis_client()
         bars = {
             node: tqdm(desc=f"{model_name} on {node}", unit="B", unit_scale=True, position=index, file=sys.stderr)
             for index, node in enumerate(results)

@@ -1,45 +1,51 @@
-import ctypes
+import logging
 import os
-import signal
-import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.plumbing.queues import ANY_NODE_QUEUE, node_queue
-from inference.plumbing.config import check_redis_reachable, parse_node_name
-from inference.plumbing.supervisor import Child, Supervisor
 from inference import services
-from inference.cache.config import lan_address, parse_size
-from inference.cluster.heartbeat import ClusterTokenError, join_cluster, leave_cluster
+from inference.cache.peer_server import PeerServer
+from inference.cache.peers import start_advertising, withdraw_advertisement
+from inference.cluster.heartbeat import HEARTBEAT_TTL_S, ClusterTokenError, join_cluster, leave_cluster
 from inference.cluster.node_agent import Heartbeat, node_describer
-from inference.plumbing.redis import cluster_redis
 from inference.cluster.shard_server import ShardServer
+from inference.plumbing.config import lan_address, parse_node_name, parse_size
+from inference.plumbing.queues import ANY_NODE_QUEUE, node_queue
+from inference.plumbing.redis import check_redis_reachable, redis_client
+from inference.plumbing.supervisor import Supervisor, ThreadService, spawn
+from inference.selectors import cached_model_names, model_store
 
-PR_SET_PDEATHSIG = 1
-CHILD_POLL_INTERVAL_S = 0.5
-
-
-def celery_worker(node_name, options):
-    return [
-        sys.executable, "-m", "celery", "-A", "assistant", "worker",
-        "--hostname", f"{node_name}@%h",
-        "--queues", f"{ANY_NODE_QUEUE},{node_queue(node_name)}",
-        "--concurrency", str(options["concurrency"]),
-        "--loglevel", "INFO",
-    ]
+log = logging.getLogger(__name__)
 
 
-# The child processes a node supervises, as (name, argv builder). Add a node-wide service here
-# (the model cache's peer file server, ...) and it is started, watched and stopped with the node.
-NODE_SERVICES = [("worker", celery_worker)]
+@dataclass
+class RunningNode:
+    """What the services of a running node share."""
+
+    name: str
+    options: dict
+    declared_memory: int | None  # bytes offered to model shards (--memory), None: the available RAM
+    client: object  # Redis
+    supervisor: Supervisor
 
 
-def die_with_parent():
-    # A node killed with -9 must not leave its worker consuming tasks for a node that is gone.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def serve_model_cache(node):
+    """The model cache's blob server, advertised in Redis so that peers copy models from this node."""
+    server = PeerServer(model_store(), settings.CLUSTER_TOKEN, port=settings.MODEL_CACHE_PEER_PORT).start()
+    url = f"http://{settings.MODEL_CACHE_PEER_HOST}:{server.port}"
+    advertising = start_advertising(node.client, node.name, url)
+    log.info("model cache served to peers at %s", url)
+
+    def stop():
+        advertising.set()
+        withdraw_advertisement(node.client, node.name)
+        server.stop()
+
+    return ThreadService("peer blob server", server.thread, stop)
 
 
 def locate_stage_file(model, layers, with_embedding, with_head):
@@ -50,10 +56,55 @@ def locate_stage_file(model, layers, with_embedding, with_head):
     return services.do_fetch_model_layers(model, layers, with_embedding, with_head)
 
 
+def serve_shards(node):
+    """The shard server: runs the layers the coordinator's plans give this node (distributed inference)."""
+    shard_server = ShardServer(redis_client(), settings.CLUSTER_TOKEN, node.name, locate_stage_file)
+    thread = threading.Thread(target=shard_server.serve, args=(node.supervisor.stopping,), name="shard-server")
+    thread.start()
+    return ThreadService("shard server", thread)
+
+
+def run_celery_worker(node):
+    """The Celery worker, on the queue every node serves and on this node's own."""
+    argv = [
+        sys.executable, "-m", "celery", "-A", "assistant", "worker",
+        "--hostname", f"{node.name}@%h",
+        "--queues", f"{ANY_NODE_QUEUE},{node_queue(node.name)}",
+        "--concurrency", str(node.options["concurrency"]),
+        "--loglevel", "INFO",
+    ]
+    # The worker's settings must name this node, whatever --name said.
+    return spawn("worker", argv, env={**os.environ, "NODE_NAME": node.name})
+
+
+def beat_heartbeat(node):
+    """The heartbeat: announces the node, its memory, speed and cached models every second; last, so that
+    the cluster sees the node once it serves."""
+    describe = node_describer(
+        node.name,
+        node.options["host"] or lan_address(),
+        list_cached_models=lambda: sorted(cached_model_names()),
+        declared_memory=node.declared_memory,
+    )
+    heartbeat = Heartbeat(node.client, settings.CLUSTER_TOKEN, describe, node.supervisor.stopping)
+    heartbeat.start()
+
+    def stop():
+        heartbeat.join(timeout=HEARTBEAT_TTL_S)  # its last beat must not come after the goodbye
+        leave_cluster(node.client, node.name)
+
+    return ThreadService("heartbeat", heartbeat, stop)
+
+
+# Everything a node runs, in start order; each is watched while the node runs and stopped with it (in
+# reverse order) when one of them ends, on Ctrl-C or on SIGTERM. Add a node-wide service here.
+NODE_SERVICES = [serve_model_cache, serve_shards, run_celery_worker, beat_heartbeat]
+
+
 class Command(BaseCommand):
     help = (
-        "Run this node: its Celery worker, its shard server for distributed inference, and its heartbeat "
-        "(joins the cluster on REDIS_URL with CLUSTER_TOKEN)."
+        "Run this node: its model cache's blob server, its shard server for distributed inference, its Celery "
+        "worker and its heartbeat (joins the cluster on REDIS_URL with CLUSTER_TOKEN)."
     )
 
     def add_arguments(self, parser):
@@ -69,40 +120,22 @@ class Command(BaseCommand):
         node_name = parse_node_name(name) if name else settings.NODE_NAME
         declared_memory = parse_size("--memory", options["memory"]) if options["memory"] else None
         check_redis_reachable(settings.REDIS_URL)
-        client = cluster_redis(settings.REDIS_URL)
+        client = redis_client()
         try:
             join_cluster(client, settings.CLUSTER_TOKEN)
         except ClusterTokenError as error:
             raise CommandError(str(error)) from None
-        os.environ["NODE_NAME"] = node_name
 
-        stop_event = threading.Event()
         supervisor = Supervisor()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop_event.set())
-        for service, argv in NODE_SERVICES:
-            process = subprocess.Popen(
-                argv(node_name, options), stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent
-            )
-            supervisor.adopt(Child(service, process))
-        describe = node_describer(node_name, options["host"] or lan_address(), settings.MODEL_CACHE_DIR, declared_memory)
-        Heartbeat(client, settings.CLUSTER_TOKEN, describe, stop_event).start()
-        shard_server = ShardServer(cluster_redis(settings.REDIS_URL), settings.CLUSTER_TOKEN, node_name, locate_stage_file)
-        serving = threading.Thread(target=shard_server.serve, args=(stop_event,), name="shard-server")
-        serving.start()
-        self.stdout.write(f"node {node_name} joined the cluster", ending="\n")
-        self.stdout.flush()
-
-        dead, shard_server_crashed = None, False
-        while not stop_event.wait(CHILD_POLL_INTERVAL_S):
-            dead, shard_server_crashed = supervisor.first_exited(), not serving.is_alive()
-            if dead or shard_server_crashed:
-                break
-        stop_event.set()
-        leave_cluster(client, node_name)
-        serving.join()
-        supervisor.stop_all()
+        supervisor.install_signal_handlers()
+        node = RunningNode(node_name, options, declared_memory, client, supervisor)
+        try:
+            for start in NODE_SERVICES:
+                supervisor.adopt(start(node))
+            self.stdout.write(f"node {node_name} joined the cluster", ending="\n")
+            self.stdout.flush()
+            dead = supervisor.wait()
+        finally:
+            supervisor.stop_all()
         if dead:
-            raise CommandError(f"{dead.name} exited with code {dead.process.returncode}; node {node_name} stopped")
-        if shard_server_crashed:
-            raise CommandError(f"the shard server failed (traceback above); node {node_name} stopped")
+            raise CommandError(f"the {dead.name} {dead.how_it_ended()}; node {node_name} stopped")
