@@ -29,6 +29,22 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    backfill_days: int
+    backfill_videos: int
+    max_duration_s: int
+    whisper_model: str
+    embedding_model: str
+    language: str  # empty: whisper detects it
+    use_subtitles: bool
+    downloads_per_node: int
+    max_attempts: int
+    exact_index_limit: int
+    ivf_nprobe: int
+    allow_private_urls: bool  # lifts the public-hosts-only rule on submitted URLs (tests, LAN media servers)
+
+
+@dataclass(frozen=True)
 class Config:
     secret_key: str
     debug: bool
@@ -45,23 +61,7 @@ class Config:
     cluster_token: str
     port: int
     superuser_password: str  # empty: `make up` generates one for the first admin account
-    ingest: "IngestConfig"
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    backfill_days: int
-    backfill_videos: int
-    max_duration_s: int
-    whisper_model: str
-    embedding_model: str
-    language: str  # empty: whisper detects it
-    use_subtitles: bool
-    downloads_per_node: int
-    max_attempts: int
-    exact_index_limit: int
-    ivf_nprobe: int
-    allow_private_urls: bool  # lifts the public-hosts-only rule on submitted URLs (tests, LAN media servers)
+    ingest: IngestConfig
 
 
 def load_config(env=None):
@@ -69,6 +69,7 @@ def load_config(env=None):
     var_dir = parse_var_dir(env.get("VAR_DIR", "var"))
     node_name = parse_node_name(env.get("NODE_NAME") or socket.gethostname())
     redis_url = env.get("REDIS_URL", "").strip()
+    peer_port = env.get("MODEL_CACHE_PEER_PORT")
     return Config(
         secret_key=env.get("SECRET_KEY") or read_or_create_secret(var_dir / "secret_key"),
         debug=parse_bool("DEBUG", env.get("DEBUG", "0")),
@@ -80,7 +81,7 @@ def load_config(env=None):
         model_cache_dir=model_cache_dir(env),
         model_cache_max_bytes=parse_size("MODEL_CACHE_MAX_SIZE", env.get("MODEL_CACHE_MAX_SIZE", "0")),
         model_cache_peer_host=env.get("MODEL_CACHE_PEER_HOST") or lan_address(),
-        model_cache_peer_port=parse_port("MODEL_CACHE_PEER_PORT", env["MODEL_CACHE_PEER_PORT"]) if env.get("MODEL_CACHE_PEER_PORT") else 0,
+        model_cache_peer_port=parse_port("MODEL_CACHE_PEER_PORT", peer_port) if peer_port else 0,
         node_name=node_name,
         cluster_token=env.get("CLUSTER_TOKEN") or read_or_create_secret(var_dir / "cluster_token"),
         port=parse_port("PORT", env.get("PORT", "8000")),
