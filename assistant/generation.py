@@ -1,9 +1,9 @@
 """Where text is generated: the one function that picks the cluster or this node, and a uniform stream.
 
-On this node, concurrent requests share one continuous batch: a request that arrives while others generate
-joins them at the next step, whose forward call covers a token of every sequence plus a block of the newcomers'
-prompts, so 16 clients cost little more per step than one. The cluster's shard servers batch concurrent
-sequences themselves.
+On this node, concurrent requests share one scheduler (inference's token loop): a request that arrives while
+others generate joins them at the next step, whose forward call covers a token of every sequence plus a block
+of the newcomers' prompts, so 16 clients cost little more per step than one. On the cluster each request is
+a generation of its own, and the shard servers batch concurrent sequences themselves.
 """
 import collections
 import functools
@@ -146,8 +146,9 @@ class BatchingEngine:
         return BatchedSequence(self, prompt_ids, max_tokens, params, shared_prefix_tokens)
 
     def serve(self):
-        batch = self.engine.continuous_batch()
-        running = {}  # BatchedSequence by its id in the batch
+        """Feed the requests to one scheduler of the engine (inference's token loop) and route its deltas."""
+        scheduler = self.engine.scheduler()
+        running = {}  # BatchedSequence by its id in the scheduler
         waiting = collections.deque()
         while True:
             if not running and not waiting:
@@ -156,24 +157,25 @@ class BatchingEngine:
                 waiting.append(self.pending.get_nowait())
             for sequence_id, request in list(running.items()):
                 if request.abandoned:
-                    batch.remove(sequence_id)
+                    scheduler.remove(sequence_id)
                     del running[sequence_id]
             while waiting and len(running) < MAX_BATCH:
                 request = waiting.popleft()
                 if request.abandoned:
                     continue
                 try:
-                    sequence_id = batch.add(request.prompt_ids, request.max_tokens, request.params,
-                                            request.shared_prefix_tokens)
+                    sequence_id = scheduler.add(request.prompt_ids, request.max_tokens, request.params,
+                                                request.shared_prefix_tokens)
                     running[sequence_id] = request
                 except ValueError as error:  # a prompt the window cannot hold
                     request.finish(error=error)
             try:
-                step = batch.step()
+                step = scheduler.step()
             except Exception as error:
                 for request in running.values():
                     request.finish(error=error)
-                batch, running = self.engine.continuous_batch(), {}
+                scheduler.close()
+                scheduler, running = self.engine.scheduler(), {}
                 continue
             for delta in step.deltas:
                 running[delta.sequence].deltas.put(delta)

@@ -62,7 +62,7 @@ def generate_disrupting_a_stage(cluster_lab, prompt_text, max_tokens, params, af
     for delta in generation:
         streamed.append(delta.token_id)
         if len(streamed) == after_tokens:
-            victim = generation.route[stage]["node"]
+            victim = generation.stats.plans[-1][stage]["node"]  # the current plan
             disrupt(victim)
 
     undisturbed = Engine(model_path).generate(prompt, max_tokens, params)

@@ -5,7 +5,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.cluster.coordinator import ClusterError
+from inference.cluster.pipeline_stepper import ClusterError
 from inference.core.engine import Engine
 from inference.core.gguf_loader import GGUFError
 from inference.model_files import DEFAULT_MODEL, resolve_model_path

@@ -1,0 +1,332 @@
+"""The cluster's stepper for the scheduler's token loop: rows go through the pipeline of shard servers.
+
+Token ids go to the first stage, hidden states travel stage to stage through Redis, and the last stage
+replies with the sampled token: its sampler is rebuilt on every (re)start of a sequence from the params,
+the tokens so far and the random generator's state carried in the last reply. A prompt is sent whole, in
+PREFILL_BLOCK_TOKENS chunks, since each message is a round trip through every stage. Decode steps travel
+in micro-batches (one per stage by default): a group's steps are sent as one message once every member
+has its next token, so each stage runs a whole group in one forward call while the others work on the
+other groups.
+
+Every message in flight has a deadline: a decode step gets the coordinator's step deadline, a prefill
+or replay that much per forward call it needs. When the deadline passes without a reply, the stepper
+pings the stages through their inboxes; a stage that does not answer in time is declared dead, and so is
+one whose heartbeat has gone stale. The stepper then has the coordinator re-plan over the survivors and
+tells the scheduler that every cache is lost (CachesLost): the scheduler replays each unfinished sequence,
+prompt blocks first and then one decode step per generated token (as Petals does), which repeats the
+original computation exactly, so greedy output equals an undisturbed run, and a sampled sequence draws
+what it would have drawn.
+"""
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from inference.cluster import pipeline_protocol as protocol
+from inference.core.scheduler import CachesLost, GenerationStats
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_STALE_S = 6.0
+# A prefill or replay gets one step's deadline per chunk it runs and one more per this many prompt rows.
+PREFILL_ROWS_PER_STEP = 16
+MIN_BLPOP_TIMEOUT_S = 0.01  # Redis reads a timeout of 0 as "block forever"
+# Stages that answer pings but return nothing for this long: the run fails instead of waiting forever.
+SILENT_STAGE_LIMIT_S = 300.0
+
+
+class ClusterError(Exception):
+    """The cluster cannot run or finish the generation; the message says why."""
+
+
+@dataclass
+class StageStats:
+    node: str
+    layers: list
+    tokens: int = 0
+    compute_ms: float = 0.0
+    wait_ms: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    batch_rows: int = 0
+
+    def add(self, trace):
+        self.tokens += 1
+        self.compute_ms += trace["compute_ms"]
+        self.wait_ms += trace["wait_ms"]
+        self.bytes_in += trace["bytes_in"]
+        self.bytes_out += trace["bytes_out"]
+        self.batch_rows += trace["batch"]
+
+    def per_token(self):
+        n = max(self.tokens, 1)
+        return {
+            "node": self.node,
+            "layers": self.layers,
+            "tokens": self.tokens,
+            "compute_ms": round(self.compute_ms / n, 3),
+            "wait_ms": round(self.wait_ms / n, 3),
+            "bytes_in": self.bytes_in // n,
+            "bytes_out": self.bytes_out // n,
+            "batch": round(self.batch_rows / n, 2),  # rows of the forward calls this stage's tokens went through
+        }
+
+
+@dataclass
+class ClusterStats(GenerationStats):
+    plans: list = field(default_factory=list)  # every plan used, the last one current
+    dead_nodes: list = field(default_factory=list)
+    stages: list = field(default_factory=list)  # StageStats of the current plan, decode steps only
+    recoveries: list = field(default_factory=list)  # {"dead": [names], "cause": why they were declared dead}
+
+
+@dataclass(eq=False)
+class InFlight:
+    """A message sent to the first stage whose replies have not all come back."""
+
+    sent_at: float  # time.monotonic()
+    steps: float  # forward calls' worth of work, for the deadline
+
+
+class PipelineStepper:
+    # Every prompt whole: reading it over several steps would cost a round trip through every stage each.
+    prefill_tokens_per_step = None
+
+    def __init__(self, coordinator, stats):
+        self.coordinator = coordinator
+        self.stats = stats  # ClusterStats: plans, dead nodes and per-stage stats land there
+        self.run_id = uuid.uuid4().hex
+        self.reply_to = protocol.reply_key(self.run_id)
+        self.pong_to = protocol.pong_key(self.run_id)
+        self.epoch = 0
+        self.route = []
+        self.plan_id = None
+        self.excluded = set()
+        self.n_groups = 1
+        self.sequences = {}  # the scheduler's Sequence by id, from start to finish
+        self.next_steps = {}  # sequence id -> its next input token, until its group is complete
+        self.in_flight = {}  # sequence id -> InFlight, from sending its rows until its token comes back
+        self.rng_states = {}  # sequence id -> its sampler's random generator after the last token (sampled runs)
+        self.last_progress = time.monotonic()
+        self.deadline_at = float("inf")
+        self.pings_sent = 0
+
+    # ------------------------------------------------------------------ the scheduler's stepper
+
+    def start(self, sequence):
+        self.sequences[sequence.id] = sequence
+        return 0
+
+    def run(self, rows):
+        if not self.route:
+            self.start_plan()
+        for row in rows:
+            if row.restart:
+                self.send_restart(row)
+            else:
+                self.next_steps[row.sequence.id] = row.tokens[0]  # a decode step: prompts are read whole
+        self.send_complete_groups()
+        return [self.next_token()]
+
+    def finish(self, sequence_id):
+        del self.sequences[sequence_id]
+        self.rng_states.pop(sequence_id, None)
+        self.next_steps.pop(sequence_id, None)
+        self.release(seqs=[sequence_id])
+
+    def close(self):
+        self.release()
+        self.coordinator.client.delete(self.reply_to, self.pong_to)
+
+    def node_names(self):
+        return [stage["node"] for stage in self.route]
+
+    # ------------------------------------------------------------------ rows out, tokens back
+
+    def send_restart(self, row):
+        """A sequence's whole known tokens, on stages that start its cache and sampler afresh."""
+        sequence = row.sequence
+        result = sequence.result
+        sampler = {
+            "params": asdict(sequence.params),
+            "prompt": result.prompt_ids,
+            "generated": result.token_ids,
+            "rng_state": self.rng_states.get(sequence.id),
+        }
+        item = {"seq": sequence.id, "chunks": row.chunks, "reset": True, "sampler": sampler}
+        self.send([item], row.tokens, steps=len(row.chunks) + len(result.prompt_ids) / PREFILL_ROWS_PER_STEP)
+
+    def send_complete_groups(self):
+        """Send each group's decode steps as one message once every member has its next token."""
+        for group in range(self.n_groups):
+            members = [index for index in self.sequences if index % self.n_groups == group]
+            if members and all(index in self.next_steps for index in members):
+                items = [{"seq": index, "chunks": [1]} for index in members]
+                self.send(items, [self.next_steps.pop(index) for index in members])
+
+    def next_token(self):
+        """(sequence id, token) of the next reply; CachesLost once stages died and the run was re-planned."""
+        while True:
+            wait_s = min(self.coordinator.reply_timeout_s, self.deadline_at - time.monotonic())
+            popped = self.coordinator.client.blpop([self.reply_to], timeout=max(wait_s, MIN_BLPOP_TIMEOUT_S))
+            if popped is None:
+                self.recover_if_stages_died()
+                continue
+            header = self.decode(popped[1])
+            if header is None or header["epoch"] != self.epoch or header["kind"] != "token":
+                continue  # forged, or a late reply from a plan that has since been replaced
+            index = header["seq"]
+            message = self.in_flight.pop(index)
+            self.last_progress = time.monotonic()
+            self.renew_deadline()
+            if index not in self.sequences:
+                continue  # removed while its step was in flight
+            if not header["prefill"]:
+                self.coordinator.record_step_round_trip(time.monotonic() - message.sent_at)
+                for trace, stage in zip(header["trace"], self.stats.stages):
+                    stage.add(trace)
+            self.rng_states[index] = header["rng_state"]
+            return index, header["token"]
+
+    # ------------------------------------------------------------------ plans and recovery
+
+    def start_plan(self):
+        """Plan over the live nodes not known dead and load the stages, until every stage has loaded."""
+        while True:
+            self.epoch += 1
+            self.route = self.coordinator.plan(self.excluded)
+            self.plan_id = self.coordinator.record_plan(self.route, self.coordinator.context_length, self.plan_id)
+            self.stats.plans.append(self.route)
+            self.stats.stages = [StageStats(stage["node"], stage["layers"]) for stage in self.route]
+            if self.load_stages():
+                break
+        self.n_groups = self.coordinator.micro_batches or len(self.route)
+        self.next_steps = {}
+        self.in_flight = {}
+        self.last_progress = time.monotonic()
+
+    def load_stages(self):
+        """True once every stage has loaded its layers; False when a stage died meanwhile.
+
+        Loading takes seconds to minutes (a model may first be copied from a peer), so only a stale
+        heartbeat, not a deadline, tells a dead stage here."""
+        for stage in self.route:
+            self.send_control(stage["node"], self.header("load", layers=stage["layers"]))
+        waiting = set(self.node_names())
+        while waiting:
+            popped = self.coordinator.client.blpop([self.reply_to], timeout=self.coordinator.reply_timeout_s)
+            if popped is None:
+                if dead := self.dead_nodes(waiting):
+                    self.exclude(dead, f"heartbeat stale for {HEARTBEAT_STALE_S:.0f} s while loading layers")
+                    return False
+                continue
+            header = self.decode(popped[1])
+            if header is None or header["epoch"] != self.epoch:
+                continue
+            if header["kind"] == "failed":
+                raise ClusterError(f"node {header['node']} could not load its layers: {header['error']}")
+            waiting.discard(header.get("node"))
+        return True
+
+    def renew_deadline(self):
+        """A reply is due from the messages in flight within one step deadline per forward call they need."""
+        steps = sum({id(message): message.steps for message in self.in_flight.values()}.values())
+        self.deadline_at = time.monotonic() + self.coordinator.step_deadline_s() * max(steps, 1)
+
+    def recover_if_stages_died(self):
+        """Re-plan when a stage's heartbeat went stale or, past the deadline, it does not answer a ping;
+        then CachesLost, for the scheduler to replay every sequence."""
+        names = self.node_names()
+        if dead := self.dead_nodes(names):
+            self.exclude(dead, f"heartbeat stale for {HEARTBEAT_STALE_S:.0f} s")
+        elif time.monotonic() >= self.deadline_at:
+            allowance = max(self.deadline_at - self.last_progress, self.coordinator.step_deadline_s())
+            if dead := self.unanswered_pings(names, allowance):
+                self.exclude(dead, f"no reply by the {allowance:.1f} s deadline, nor an answer to a ping within {allowance:.1f} s")
+            elif time.monotonic() - self.last_progress > SILENT_STAGE_LIMIT_S:
+                raise ClusterError(f"stages {names} answer pings but returned nothing for {SILENT_STAGE_LIMIT_S:.0f} s")
+            else:
+                self.renew_deadline()  # every stage is working through its inbox: slow, not hung
+                return
+        else:
+            return
+        self.release()
+        self.start_plan()
+        raise CachesLost()
+
+    def dead_nodes(self, names):
+        """Those of `names` whose heartbeat expired or has not been renewed for HEARTBEAT_STALE_S."""
+        heartbeats = self.coordinator.live_heartbeats()
+        now = time.time()
+        return {name for name in names if name not in heartbeats or now - heartbeats[name].beat_at > HEARTBEAT_STALE_S}
+
+    def unanswered_pings(self, names, allowance_s):
+        """Those of `names` that do not answer a ping within allowance_s. A stage answers once it has
+        worked through what came before the ping, so a hung or stopped stage never does."""
+        self.pings_sent += 1
+        for name in names:
+            self.send_control(name, self.header("ping", reply_to=self.pong_to, ping=self.pings_sent))
+        answered, until = set(), time.monotonic() + allowance_s
+        while answered < set(names) and (left_s := until - time.monotonic()) > 0:
+            popped = self.coordinator.client.blpop([self.pong_to], timeout=max(left_s, MIN_BLPOP_TIMEOUT_S))
+            if popped is None:
+                break
+            header = self.decode(popped[1])
+            if header is not None and header["kind"] == "pong" and header.get("ping") == self.pings_sent:
+                answered.add(header["node"])
+        return set(names) - answered
+
+    def exclude(self, dead, cause):
+        self.excluded |= dead
+        self.stats.dead_nodes += sorted(dead)
+        self.stats.recoveries.append({"dead": sorted(dead), "cause": cause})
+
+    # ------------------------------------------------------------------ messages
+
+    def header(self, kind, **fields):
+        return {
+            "kind": kind,
+            "run": self.run_id,
+            "epoch": self.epoch,
+            "model": self.coordinator.model_ref,
+            "n_layers": self.coordinator.model.config.n_layers,
+            "reply_to": self.reply_to,
+            **fields,
+        }
+
+    def send(self, items, tokens, steps=1.0):
+        """Token ids to the first stage: `items` say which sequence each run of them continues; `steps`:
+        the forward calls' worth of work they are (one for decode steps), for the deadline."""
+        header = self.header(
+            "forward",
+            route=self.route,
+            hop=0,
+            context_length=self.coordinator.context_length,
+            items=items,
+            sent_at=time.time(),
+        )
+        payload = np.asarray(tokens, dtype=protocol.TOKEN_DTYPE).tobytes()
+        self.send_control(self.route[0]["node"], header, payload)
+        message = InFlight(sent_at=time.monotonic(), steps=steps)
+        self.in_flight.update((item["seq"], message) for item in items)
+        self.renew_deadline()
+
+    def send_control(self, node_name, header, payload=b""):
+        message = protocol.encode(self.coordinator.cluster_token, header, payload)
+        self.coordinator.client.rpush(protocol.inbox_key(node_name), message)
+
+    def decode(self, message):
+        """The header of a reply, or None (logged) when it is not signed with the cluster token."""
+        try:
+            return protocol.decode(self.coordinator.cluster_token, message)[0]
+        except protocol.ForgedMessage as refusal:
+            logger.warning("run %s: %s", self.run_id, refusal)
+            return None
+
+    def release(self, seqs=None):
+        """Let the stages of the current plan drop their caches of these sequences (default: all)."""
+        header = {"kind": "release", "run": self.run_id, "epoch": self.epoch, **({"seqs": seqs} if seqs else {})}
+        for name in set(self.node_names()) - self.excluded:
+            self.send_control(name, header)
