@@ -8,7 +8,7 @@ import numpy as np
 
 from ingest import retrieval
 from assistant.generation import DEFAULT_MAX_TOKENS, chat_model, sampling_params
-from ingest.retrieval import embed_texts
+from ingest.embedding import embed_texts
 from inference.model_files import DEFAULT_MODEL as DEFAULT_LLM
 GROUNDED_MODEL = "kotatsu"
 NOT_COVERED = "The knowledge base does not cover this: no ingested video talks about it."

@@ -103,23 +103,3 @@ class DashboardVisit(models.Model):
             self.previous_visit_at = self.last_seen_at
         self.last_seen_at = now
 
-
-class VideoSummary(models.Model):
-    """A few sentences of a video's own transcript that stand for the whole, written when it is indexed.
-
-    The row exists from the moment its task runs; the task claims it by setting `summarizer` with a conditional
-    UPDATE, as ingest's jobs are claimed, so a redelivered task message writes it once."""
-
-    video = models.OneToOneField("ingest.Video", on_delete=models.CASCADE, related_name="summary")
-    text = models.TextField(blank=True)
-    # "<node>:<pid>:<process start time>" of the process writing it, empty while nobody is.
-    summarizer = models.CharField(max_length=200, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    written_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name_plural = "video summaries"
-
-    def __str__(self):
-        return f"summary of {self.video}"

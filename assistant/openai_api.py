@@ -18,11 +18,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
-from ingest.retrieval import embed_texts, embedding_model_dir
+from ingest.embedding import embed_texts, encoder
 from assistant.selectors import catalog_model_names, get_api_key
 from assistant.services import do_touch_api_key
 from assistant.streaming import iterate_in_thread, sse_event
-from ingest.embedding import load_encoder
 
 logger = logging.getLogger(__name__)
 MAX_EMBEDDING_INPUTS = 2048
@@ -120,8 +119,8 @@ def embedding_inputs(value):
 
 def count_embedding_tokens(texts):
     """Tokens the embedding model reads, special tokens included and cut at its maximum length as it cuts."""
-    encoder = load_encoder(embedding_model_dir())
-    encoded = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_seq_length)
+    model = encoder()
+    encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
     return sum(len(ids) for ids in encoded["input_ids"])
 
 

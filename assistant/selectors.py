@@ -1,9 +1,8 @@
 """Reads of the assistant app."""
 import numpy as np
-from django.db.models import Q
 
 from assistant.models import ApiKey, Conversation, Message
-from ingest.retrieval import embed_texts
+from ingest.embedding import embed_texts
 from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
 
@@ -87,9 +86,3 @@ def mean_chunk_vectors(rows):
         mean = np.mean(vectors, axis=0)
         means[group] = mean / (np.linalg.norm(mean) or 1.0)
     return means
-
-
-def videos_to_summarize():
-    """Indexed videos without a written summary: their task message was lost, or its worker died."""
-    unwritten = Q(summary__isnull=True) | Q(summary__written_at__isnull=True)
-    return list(Video.objects.filter(unwritten, job__stage=Job.INDEXED).values_list("pk", flat=True))

@@ -1,18 +1,13 @@
 """Writes of the assistant app."""
 from datetime import timedelta
 
-import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from assistant.models import ApiKey, Conversation, DashboardVisit, Message, VideoSummary
-from ingest.retrieval import embed_texts
-from ingest.models import Video
-from ingest.services import claim_for_this_process
+from assistant.models import ApiKey, Conversation, DashboardVisit, Message
 
 TITLE_LENGTH = 80
-SUMMARY_SEGMENTS = 3
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
@@ -26,7 +21,6 @@ def do_create_api_key(user, name=""):
         key_hash=ApiKey.hash_raw_key(raw_key),
     )
     return api_key, raw_key
-
 
 
 def do_touch_api_key(api_key):
@@ -74,30 +68,4 @@ def do_record_dashboard_visit(user):
         visit.record(now)
         visit.save()
     return visit.previous_visit_at
-
-
-def do_summarize_video(video_id):
-    """Write the video's summary, unless it is written or another live process is writing it; return whether
-    this call wrote it.
-
-    Its SUMMARY_SEGMENTS transcript segments closest to the meaning of the whole, in spoken order: extracted
-    rather than generated, because SmolLM2-135M's summaries of our transcripts invent what the video does not
-    say (knives "never" go on the magnetic strip, a churn figure nobody gave), and a summary is read instead
-    of the video."""
-    VideoSummary.objects.get_or_create(video_id=video_id)
-    unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
-    summarizer = claim_for_this_process(unwritten, "summarizer", "claimed_at")
-    if summarizer is None:
-        return False
-    segments = [segment["text"].strip() for segment in Video.objects.get(pk=video_id).segments if segment["text"].strip()]
-    text = ""
-    if segments:
-        vectors = embed_texts(segments)
-        centrality = vectors @ vectors.mean(axis=0)
-        chosen = sorted(np.argsort(-centrality)[:SUMMARY_SEGMENTS])
-        text = " ".join(segments[index] for index in chosen)
-    written = VideoSummary.objects.filter(video_id=video_id, summarizer=summarizer).update(
-        text=text, written_at=timezone.now(), summarizer=""
-    )
-    return written == 1
 

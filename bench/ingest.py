@@ -5,7 +5,7 @@
 
 1. Transcription real-time factor (audio seconds per wall second) of ingest.transcription.transcribe, against
    whisper's own transcribe() on the same audio (the cost of our progress reporting).
-2. Embedding throughput (chunks/s) of ingest.embedding.embed, against SentenceTransformer.encode directly.
+2. Embedding throughput (chunks/s) of ingest.embedding.embed_texts, against SentenceTransformer.encode directly.
 3. Wall time to ingest one more video (store its chunks and vectors, bring this process's FAISS replica up to
    date) into knowledge bases of 10, 1,000 and 10,000 synthetic videos: the ratio to the 10-video time must
    stay within 1.2.
@@ -92,18 +92,16 @@ def bench_transcription(model_name):
 
 
 def bench_embedding():
-    from inference.services import do_fetch_model
-    from ingest.embedding import embed, load_encoder
+    from ingest.embedding import embed_texts, encoder
 
-    model_dir = str(do_fetch_model("all-minilm-l6-v2"))
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS, 200)) for _ in range(256)]
-    embed(model_dir, texts[:8])
+    embed_texts(texts[:8])
     started = time.perf_counter()
-    embed(model_dir, texts)
+    embed_texts(texts)
     ours = time.perf_counter() - started
     started = time.perf_counter()
-    load_encoder(model_dir).encode(texts, batch_size=32, show_progress_bar=False)
+    encoder().encode(texts, batch_size=32, show_progress_bar=False)
     reference = time.perf_counter() - started
     print(f"embedding (all-MiniLM-L6-v2, 200-word chunks): {len(texts) / ours:.1f} chunks/s; "
           f"sentence-transformers alone {len(texts) / reference:.1f} chunks/s; ratio {ours / reference:.2f}")

@@ -172,3 +172,26 @@ class KnowledgeBase(models.Model):
         self.revision += 1
         self.updated_at = timezone.now()
         self.save(update_fields=["revision", "updated_at"])
+
+
+class VideoSummary(models.Model):
+    """A few sentences of a video's own transcript that stand for the whole, written when it is indexed.
+
+    The row exists from the moment its task runs; the task leases it by setting `summarizer` with a conditional
+    UPDATE, as the pipeline's jobs are leased, so a redelivered task message writes it once."""
+
+    video = models.OneToOneField(Video, on_delete=models.CASCADE, related_name="summary")
+    text = models.TextField(blank=True)
+    # "<node>:<pid>:<process start time>" of the process writing it, empty while nobody is.
+    summarizer = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    written_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The table the assistant app created before summaries moved to ingest: the move kept its rows.
+        db_table = "assistant_videosummary"
+        verbose_name_plural = "video summaries"
+
+    def __str__(self):
+        return f"summary of {self.video}"

@@ -5,17 +5,14 @@ Dense search catches paraphrases; BM25 catches names, numbers and jargon the emb
 Reciprocal rank fusion needs no calibration between their incomparable scores. Relevance, however, is
 judged on the embedding's cosine alone: it is the only score with a meaning across questions.
 """
-import functools
 import re
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 from rank_bm25 import BM25Okapi
 
-from inference.services import do_fetch_model
-from ingest.embedding import embed
+from ingest.embedding import embed_texts
 from ingest.models import Chunk, KnowledgeBase
 from ingest.replica import current_replica
 
@@ -30,18 +27,6 @@ MIN_RELEVANCE = 0.3
 # left out entirely.
 MAX_PASSAGE_WORDS = 400
 WORD = re.compile(r"\w+")
-
-
-@functools.cache
-def embedding_model_dir():
-    """Resolved once per process: do_fetch_model records the holding in the database, a write that every
-    question would otherwise make, twice."""
-    return str(do_fetch_model(settings.INGEST_EMBEDDING_MODEL))
-
-
-def embed_texts(texts):
-    """Ingestion's embedding function (the same model and normalization), on the hot path of questions."""
-    return embed(embedding_model_dir(), texts)
 
 
 @dataclass(frozen=True)
@@ -80,6 +65,18 @@ class Passage:
     @property
     def text(self):
         return " ".join(segment["text"].strip() for segment in self.segments)
+
+    def as_dict(self):
+        return {
+            "video_id": self.video.pk,
+            "title": self.video.title,
+            "url": self.video.url,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "text": self.text,
+            "score": round(self.score, 4),
+            "fused_score": round(self.fused_rank, 6),
+        }
 
 
 def tokenize(text):

@@ -1,11 +1,7 @@
 """Reads of the ingest app."""
-from django.conf import settings
 from django.db.models import Count, Q
 
-from inference.services import do_fetch_model
-from ingest.embedding import embed
-from ingest.models import Chunk, Job, Source
-from ingest.replica import current_replica
+from ingest.models import Job, Source, Video
 
 
 def source_ids_to_sync():
@@ -44,23 +40,7 @@ def jobs_of_source(source_id):
     return list(Job.objects.filter(video__sources=source_id).select_related("video").order_by("pk"))
 
 
-def search_knowledge_base(query, k=5):
-    """The k chunks closest in meaning to the query, best first, as dicts ready for JSON."""
-    query_vector = embed(str(do_fetch_model(settings.INGEST_EMBEDDING_MODEL)), [query])
-    scores, ids = current_replica().search(query_vector, k)
-    found = {chunk.pk: chunk for chunk in Chunk.objects.filter(pk__in=[int(i) for i in ids[0] if i >= 0]).select_related("video")}
-    return [
-        {
-            "chunk_id": int(chunk_id),
-            "video_id": found[chunk_id].video_id,
-            "title": found[chunk_id].video.title,
-            "url": found[chunk_id].video.url,
-            "start_s": found[chunk_id].start_s,
-            "end_s": found[chunk_id].end_s,
-            "text": found[chunk_id].text,
-            "score": round(float(score), 4),
-        }
-        for score, chunk_id in zip(scores[0], (int(i) for i in ids[0]))
-        # A chunk deleted after the replica caught up is no longer an answer.
-        if chunk_id in found
-    ]
+def videos_to_summarize():
+    """Indexed videos without a written summary: their task message was lost, or its worker died."""
+    unwritten = Q(summary__isnull=True) | Q(summary__written_at__isnull=True)
+    return list(Video.objects.filter(unwritten, job__stage=Job.INDEXED).values_list("pk", flat=True))

@@ -1,8 +1,8 @@
-"""Writes of the ingest app: subscriptions, source syncs, and the steps of each video's pipeline.
+"""Writes of the ingest app: subscriptions, source syncs, the steps of each video's pipeline, its summary.
 
-A pipeline step first claims its job with a conditional UPDATE, so a redelivered or duplicated task message
-runs the step once. The claim records the owning process; a job whose owner died is handed back and sent
-again, never lost.
+A pipeline step first claims its job (and the summary its row) with a lease, a conditional UPDATE, so a
+redelivered or duplicated task message runs the step once. The lease records the owning process; a job whose
+owner died is handed back and sent again, never lost.
 """
 import contextlib
 import logging
@@ -11,18 +11,18 @@ import time
 from datetime import timedelta
 
 import numpy as np
-import psutil
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from inference.plumbing.leases import claim_for_this_process, holder_is_dead
 from inference.plumbing.redis import redis_client
 from inference.services import do_fetch_model
 from ingest import discovery, media
 from ingest.chunking import chunk_segments
 from ingest.download_slots import NoFreeSlot, download_slot
-from ingest.embedding import embed
-from ingest.models import Chunk, Job, KnowledgeBase, RemovedChunk, Source, Subscription, Video
+from ingest.embedding import embed_texts
+from ingest.models import Chunk, Job, KnowledgeBase, RemovedChunk, Source, Subscription, Video, VideoSummary
 from ingest.replica import current_replica
 from ingest.transcription import subtitle_segments, transcribe
 from ingest.urlsafety import UnsafeUrl, check_public_url, public_connections_only
@@ -32,13 +32,11 @@ logger = logging.getLogger(__name__)
 RETRY_BASE_DELAY_S = 30
 NO_SLOT_DELAY_S = 15
 PROGRESS_INTERVAL_S = 1.0
-# An owner on another node is presumed dead after this long without a heartbeat (progress is written at
-# least every few seconds while a step runs).
-OWNER_SILENCE_LIMIT = timedelta(minutes=15)
 # A waiting job older than this lost its task message (Redis redelivers unacknowledged ones by then).
 WAITING_LIMIT = timedelta(hours=6)
 # A second re-listing window: feeds date items by day and clocks differ; known videos are ignored anyway.
 RESYNC_OVERLAP = timedelta(days=1)
+SUMMARY_SEGMENTS = 3
 
 
 class RetryLater(Exception):
@@ -171,12 +169,6 @@ def do_embed_video(job_id):
     return True
 
 
-def embed_texts(texts):
-    if not texts:
-        return np.zeros((0, 0), np.float32)
-    return embed(str(do_fetch_model(settings.INGEST_EMBEDDING_MODEL)), texts)
-
-
 def store_chunks(video, chunks, vectors):
     knowledge_base = KnowledgeBase.locked()
     forget_chunks(video)
@@ -220,7 +212,7 @@ def do_release_abandoned_jobs(node_name=None):
     released = [
         (job.pk, job.stage)
         for job in owned.only("pk", "stage", "owner", "heartbeat_at")
-        if owner_is_dead(job.owner, job.heartbeat_at)
+        if holder_is_dead(job.owner, job.heartbeat_at)
         and Job.objects.filter(pk=job.pk, owner=job.owner).update(owner="") == 1
     ]
     if node_name is None:
@@ -231,40 +223,37 @@ def do_release_abandoned_jobs(node_name=None):
     return released
 
 
+def do_summarize_video(video_id):
+    """Write the video's summary, unless it is written or another live process is writing it; return whether
+    this call wrote it.
+
+    Its SUMMARY_SEGMENTS transcript segments closest to the meaning of the whole, in spoken order: extracted
+    rather than generated, because SmolLM2-135M's summaries of our transcripts invent what the video does not
+    say (knives "never" go on the magnetic strip, a churn figure nobody gave), and a summary is read instead
+    of the video."""
+    VideoSummary.objects.get_or_create(video_id=video_id)
+    unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
+    summarizer = claim_for_this_process(unwritten, "summarizer", "claimed_at")
+    if summarizer is None:
+        return False
+    segments = [segment["text"].strip() for segment in Video.objects.get(pk=video_id).segments if segment["text"].strip()]
+    text = ""
+    if segments:
+        vectors = embed_texts(segments)
+        centrality = vectors @ vectors.mean(axis=0)
+        chosen = sorted(np.argsort(-centrality)[:SUMMARY_SEGMENTS])
+        text = " ".join(segments[index] for index in chosen)
+    written = VideoSummary.objects.filter(video_id=video_id, summarizer=summarizer).update(
+        text=text, written_at=timezone.now(), summarizer=""
+    )
+    return written == 1
+
+
 def do_retry_job(job_id):
     """Send a failed job through the pipeline again from the start; True when it was failed."""
     return Job.objects.filter(pk=job_id, stage=Job.FAILED).update(
         stage=Job.DISCOVERED, percent=0.0, error="", attempts=0, owner=""
     ) == 1
-
-
-def current_owner():
-    process = psutil.Process()
-    return f"{settings.NODE_NAME}:{process.pid}:{process.create_time():.0f}"
-
-
-def owner_is_dead(owner, heartbeat_at):
-    node, _, rest = owner.partition(":")
-    pid, _, started = rest.partition(":")
-    if node == settings.NODE_NAME:
-        try:
-            return f"{psutil.Process(int(pid)).create_time():.0f}" != started
-        except (psutil.NoSuchProcess, ValueError):
-            return True
-    return heartbeat_at is None or heartbeat_at < timezone.now() - OWNER_SILENCE_LIMIT
-
-
-def claim_for_this_process(row, owner_field, claimed_at_field):
-    """Make the one row `row` selects this process's with a conditional UPDATE, when nobody holds it or its
-    holder died; return the owner string written, or None. A redelivered task message thus runs once."""
-    owner = current_owner()
-    claim = {owner_field: owner, claimed_at_field: timezone.now()}
-    if row.filter(**{owner_field: ""}).update(**claim):
-        return owner
-    holder = row.exclude(**{owner_field: ""}).values_list(owner_field, claimed_at_field).first()
-    if holder is not None and owner_is_dead(*holder) and row.filter(**{owner_field: holder[0]}).update(**claim):
-        return owner
-    return None
 
 
 class JobRun:

@@ -1,16 +1,21 @@
-"""Celery tasks of the ingest app: they take ids, call services, and chain the pipeline's steps.
+"""Celery tasks of the ingest app: they take ids, call services, and send the pipeline's next step.
 
 Every task goes to the shared queue, served by every node's worker; downloads are bounded per node by the
-download slots, not by queues.
+download slots, not by queues. `run_here` runs the same tasks in the calling process instead (`manage.py
+ingest --inline`): one pipeline, whoever runs it.
 """
+import threading
+import time
+
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from assistant import selectors as assistant_selectors
-from assistant.tasks import summarize_video
 from ingest import selectors, services
 from ingest.models import Job
+
+# The steps waiting to run in this thread, as (due time, task, args), while run_here is running them.
+in_process = threading.local()
 
 
 @shared_task(ignore_result=True)
@@ -19,16 +24,16 @@ def sync_all_sources():
     every source."""
     for job_id, stage in services.do_release_abandoned_jobs():
         send_step(job_id, stage)
-    for video_id in assistant_selectors.videos_to_summarize():
-        summarize_video.delay(video_id)
+    for video_id in selectors.videos_to_summarize():
+        send(summarize_video, video_id)
     for source_id in selectors.source_ids_to_sync():
-        sync_source.delay(source_id)
+        send(sync_source, source_id)
 
 
 @shared_task(ignore_result=True)
 def sync_source(source_id):
     for job_id in services.do_sync_source(source_id):
-        transcribe_video.delay(job_id)
+        send(transcribe_video, job_id)
 
 
 @shared_task(ignore_result=True)
@@ -36,21 +41,48 @@ def transcribe_video(job_id):
     try:
         ready = services.do_transcribe_video(job_id)
     except services.RetryLater as later:
-        transcribe_video.apply_async((job_id,), countdown=later.delay_s)
+        send(transcribe_video, job_id, delay_s=later.delay_s)
         return
     if ready:
-        embed_video.delay(job_id)
+        send(embed_video, job_id)
 
 
 @shared_task(ignore_result=True)
 def embed_video(job_id):
     if services.do_embed_video(job_id):
-        summarize_video.delay(selectors.video_id_of_job(job_id))
+        send(summarize_video, selectors.video_id_of_job(job_id))
+
+
+@shared_task(ignore_result=True)
+def summarize_video(video_id):
+    """Sent when the video is indexed (and by the nightly sync for any left without a summary)."""
+    services.do_summarize_video(video_id)
 
 
 def send_step(job_id, stage):
-    step = transcribe_video if stage in Job.TRANSCRIBE_STAGES else embed_video
-    step.delay(job_id)
+    send(transcribe_video if stage in Job.TRANSCRIBE_STAGES else embed_video, job_id)
+
+
+def send(task, *args, delay_s=None):
+    """Send the next step to the workers, or, while run_here runs, to the steps this process runs next."""
+    queue = getattr(in_process, "queue", None)
+    if queue is None:
+        task.apply_async(args, countdown=delay_s)
+    else:
+        queue.append((time.monotonic() + (delay_s or 0), task, args))
+
+
+def run_here(task, *args):
+    """Run the task in this process, then every step it sends, in order, waiting out their delays as the
+    workers would."""
+    in_process.queue = [(time.monotonic(), task, args)]
+    try:
+        while in_process.queue:
+            due, task, args = in_process.queue.pop(0)
+            time.sleep(max(0.0, due - time.monotonic()))
+            task(*args)
+    finally:
+        del in_process.queue
 
 
 @worker_ready.connect

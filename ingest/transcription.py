@@ -3,7 +3,6 @@
 Both return segments as [{"start": seconds, "end": seconds, "text": "..."}].
 """
 import contextlib
-import functools
 import html
 import importlib
 import types
@@ -12,16 +11,9 @@ import tqdm
 from yt_dlp import webvtt
 from yt_dlp.utils import clean_html
 
+from inference.cache.whisper_ct2 import load_whisper
+
 WEBVTT_TICKS_PER_SECOND = 90_000
-
-
-@functools.cache
-def load_whisper(checkpoint_path):
-    """One model per worker process: loading takes seconds, transcribing reuses it for every video."""
-    # Imported here: torch and whisper take seconds to import, which only transcribing processes should pay.
-    import whisper
-
-    return whisper.load_model(checkpoint_path, device="cpu")
 
 
 def transcribe(checkpoint_path, audio_path, language=None, on_progress=None):

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -208,8 +209,25 @@ def convert_ct2_whisper(model_dir, destination):
     return Path(destination)
 
 
+# Whisper models loaded in this process, by (checkpoint path, device), and the lock that loads each once
+# when threads ask for it together.
+_loaded_whispers = {}
+_loading_whisper = threading.Lock()
+
+
 def load_whisper(checkpoint_path, device="cpu"):
-    """whisper.load_model on a cached checkpoint, with the alignment heads it carries (for word timestamps)."""
+    """whisper.load_model on a cached checkpoint, with the alignment heads it carries (for word timestamps).
+
+    Loaded once per process: loading takes seconds, transcribing reuses the model for every video."""
+    key = (str(checkpoint_path), device)
+    with _loading_whisper:
+        if key not in _loaded_whispers:
+            _loaded_whispers[key] = _read_whisper(checkpoint_path, device)
+        return _loaded_whispers[key]
+
+
+def _read_whisper(checkpoint_path, device):
+    # Imported here: torch and whisper take seconds to import, which only transcribing processes should pay.
     import torch
     import whisper
 

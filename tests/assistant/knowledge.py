@@ -7,7 +7,8 @@ from django.db import transaction
 from ingest.chunking import chunk_segments
 from ingest.models import Job, Source, Video
 from ingest.replica import rebuild_snapshot
-from ingest.services import embed_texts, store_chunks
+from ingest.embedding import embed_texts
+from ingest.services import store_chunks
 
 SEGMENT_S = 6.0
 FILLER = [

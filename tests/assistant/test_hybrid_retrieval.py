@@ -1,8 +1,11 @@
 """Retrieval: dense and BM25 fused by reciprocal rank, filters, adjacent chunks merged, a relevance
 threshold and a token budget."""
+import io
+import json
 from datetime import datetime, timezone
 
 import pytest
+from django.core.management import call_command
 
 from assistant.answering import GroundedAnswer
 from ingest.retrieval import (
@@ -73,3 +76,15 @@ def test_the_budget_keeps_the_best_passages_that_fit(knowledge):
     kept = fit_to_budget(passages, words(passages[0]), words)
     assert kept == [passages[0]]
     assert fit_to_budget(passages, 0, words) == []
+
+
+def test_the_search_command_shows_the_passages_of_the_assistants_retrieval_in_the_same_order(knowledge):
+    question = "Where is the fire extinguisher in the kitchen, and how do I set up the VPN?"
+    output = io.StringIO()
+    call_command("search", question, "--k", "8", "--json", stdout=output)
+    shown = [(found["video_id"], found["start_s"], found["end_s"]) for found in json.loads(output.getvalue().splitlines()[-1])]
+
+    retrieved = [(passage.video.pk, passage.start_s, passage.end_s) for passage in retrieve(question, limit=8)]
+    answered = [(passage.video.pk, passage.start_s, passage.end_s) for passage in GroundedAnswer(question, max_tokens=1).passages]
+    assert len(shown) >= 2 and shown == retrieved
+    assert answered and answered == [passage for passage in shown if passage in answered]

@@ -4,7 +4,7 @@ import numpy as np
 import openai
 import pytest
 
-from ingest.services import embed_texts
+from ingest.embedding import embed_texts
 from tests.assistant.knowledge import KITCHEN_SAFETY, segment_start
 
 # The knowledge base and key are committed once for the module (served_knowledge) for the server to see.

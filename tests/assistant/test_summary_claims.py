@@ -6,8 +6,8 @@ import sys
 import pytest
 from django.utils import timezone
 
-from assistant.models import VideoSummary
-from assistant.services import do_summarize_video
+from ingest.models import VideoSummary
+from ingest.services import do_summarize_video
 
 pytestmark = pytest.mark.django_db
 

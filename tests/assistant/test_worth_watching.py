@@ -7,10 +7,11 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from assistant.models import DashboardVisit, Message, VideoSummary
+from assistant.models import DashboardVisit, Message
 from assistant.selectors import worth_watching
-from assistant.services import do_record_dashboard_visit, do_start_conversation, do_summarize_video
-from ingest.models import Job, Subscription
+from assistant.services import do_record_dashboard_visit, do_start_conversation
+from ingest.models import Job, Subscription, VideoSummary
+from ingest.services import do_summarize_video
 
 pytestmark = pytest.mark.django_db
 

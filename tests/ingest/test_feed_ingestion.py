@@ -60,8 +60,8 @@ def test_subscribing_to_a_feed_ingests_every_item_with_timed_searchable_chunks(t
     assert best["title"] == "Monthly engineering update"
     assert all(words in best["text"].lower() for words in ANSWER_WORDS), best
     assert best["start_s"] > 0, "the answer is in the middle of the talk, not its opening chunk"
-    assert set(best) == {"chunk_id", "video_id", "title", "url", "start_s", "end_s", "text", "score"}
-    assert [result["score"] for result in results] == sorted((result["score"] for result in results), reverse=True)
+    assert set(best) == {"video_id", "title", "url", "start_s", "end_s", "text", "score", "fused_score"}
+    assert [result["fused_score"] for result in results] == sorted((result["fused_score"] for result in results), reverse=True)
 
 
 def test_a_resync_finds_nothing_new_and_a_new_item_is_the_only_one_ingested(talks_site, admin_user):

@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from inference.plumbing import leases
 from ingest import services
 from ingest.chunking import TimedChunk
 from ingest.models import Chunk, Job, Video
@@ -40,20 +41,20 @@ def test_a_job_is_claimed_only_by_the_step_of_its_stage(job):
 def test_the_job_of_a_dead_process_on_this_node_is_taken_over(job, settings):
     Job.objects.filter(pk=job.pk).update(owner=dead_process_owner(settings), heartbeat_at=timezone.now())
     run = services.JobRun.claim(job.pk, Job.TRANSCRIBE_STAGES)
-    assert run is not None and run.owner == services.current_owner()
+    assert run is not None and run.owner == leases.current_holder()
 
 
 def test_the_job_of_another_node_is_taken_over_only_after_its_heartbeat_stops(job):
     Job.objects.filter(pk=job.pk).update(owner="other-node:123:456", heartbeat_at=timezone.now())
     assert services.JobRun.claim(job.pk, Job.TRANSCRIBE_STAGES) is None
-    silent_since = timezone.now() - services.OWNER_SILENCE_LIMIT - timedelta(seconds=1)
+    silent_since = timezone.now() - leases.HOLDER_SILENCE_LIMIT - timedelta(seconds=1)
     Job.objects.filter(pk=job.pk).update(heartbeat_at=silent_since)
     assert services.JobRun.claim(job.pk, Job.TRANSCRIBE_STAGES) is not None
 
 
 def test_a_starting_worker_releases_the_jobs_of_its_dead_predecessors_only(job, settings):
     video = Video.objects.create(extractor="Generic", video_id="alive", url="https://example.com/b.mp3")
-    alive = Job.objects.create(video=video, stage=Job.EMBEDDING, owner=services.current_owner(), heartbeat_at=timezone.now())
+    alive = Job.objects.create(video=video, stage=Job.EMBEDDING, owner=leases.current_holder(), heartbeat_at=timezone.now())
     Job.objects.filter(pk=job.pk).update(owner=dead_process_owner(settings), heartbeat_at=timezone.now())
 
     assert services.do_release_abandoned_jobs(settings.NODE_NAME) == [(job.pk, Job.TRANSCRIBING)]

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from assistant.services import do_summarize_video
 from ingest import selectors, services, tasks
 from ingest.urlsafety import UnsafeUrl
 
@@ -41,7 +40,7 @@ class Command(BaseCommand):
         if inline:
             with ProgressBar(self.stdout, source.pk):
                 for job_id in job_ids:
-                    run_inline(job_id)
+                    tasks.run_here(tasks.transcribe_video, job_id)
         else:
             for job_id in job_ids:
                 tasks.transcribe_video.delay(job_id)
@@ -67,19 +66,6 @@ def find_user(username):
     if administrator is None:
         raise CommandError("no administrator account to subscribe with: pass --user NAME")
     return administrator
-
-
-def run_inline(job_id):
-    """The worker's pipeline for one job, in this process: each step, with the waits a worker would do."""
-    for step in (services.do_transcribe_video, services.do_embed_video):
-        while True:
-            try:
-                if not step(job_id):
-                    return
-                break
-            except services.RetryLater as later:
-                time.sleep(later.delay_s)
-    do_summarize_video(selectors.video_id_of_job(job_id))
 
 
 class ProgressBar:
