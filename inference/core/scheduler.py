@@ -189,17 +189,18 @@ class Scheduler:
         rows = []
         for sequence in sorted(ready, key=lambda sequence: sequence.reading_prompt):
             prompt, generated = sequence.result.prompt_ids, sequence.result.token_ids
-            prompt_left = len(prompt) - min(sequence.fed, len(prompt))
-            reading = prompt_left if budget is None else min(prompt_left, budget)
+            prompt_left = prompt[min(sequence.fed, len(prompt)) :]
+            reading = prompt_left if budget is None else prompt_left[:budget]
             if prompt_left and not reading:
                 continue
             if budget is not None:
-                budget -= reading
-            samples = reading == prompt_left
-            generated_left = generated[sequence.fed - len(prompt) :] if not prompt_left else generated if samples else []
-            tokens = prompt[len(prompt) - prompt_left :][:reading] + generated_left
-            rows.append(Rows(sequence, tokens, prompt_blocks(reading) + [1] * len(generated_left), sequence.fed == 0, samples))
-            sequence.fed += len(tokens)
+                budget -= len(reading)
+            samples = len(reading) == len(prompt_left)
+            # Generated tokens not fed yet: the last one while decoding, every one of them in a replay.
+            generated_left = generated[max(sequence.fed - len(prompt), 0) :] if samples else []
+            chunks = prompt_blocks(len(reading)) + [1] * len(generated_left)
+            rows.append(Rows(sequence, reading + generated_left, chunks, restart=sequence.fed == 0, samples=samples))
+            sequence.fed += len(reading) + len(generated_left)
             sequence.awaiting = samples
         return rows
 
