@@ -1,7 +1,11 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from assistant.forms import AdminLoginForm
 from assistant.models import ApiKey, Conversation, Message
+
+# The admin's login counts toward, and is refused by, the same failed-login limit as the site's.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(ApiKey)

@@ -17,6 +17,7 @@ MODEL_CACHE_PEER_PORT = CONFIG.model_cache_peer_port
 NODE_NAME = CONFIG.node_name
 CLUSTER_TOKEN = CONFIG.cluster_token
 PORT = CONFIG.port
+TRUSTED_PROXIES = CONFIG.trusted_proxies
 REDIS_URL = CONFIG.redis_url
 REDIS_IS_EMBEDDED = CONFIG.redis_is_embedded
 SUPERUSER_PASSWORD = CONFIG.superuser_password

@@ -9,9 +9,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant import login_limit
 from assistant.answering import GroundedAnswer
-from assistant.forms import AskForm
+from assistant.forms import AskForm, LoginForm
 from assistant.health import health_report
 from ingest.retrieval import Filters
 from assistant.selectors import conversations_of, worth_watching
@@ -117,21 +116,12 @@ async def ask_stream(request):
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, refusing a (username, address) pair for a while after too many failures."""
+    """Django's login with the failed-login limit (in LoginForm); a locked-out attempt answers 429."""
 
-    def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")
-        address = login_limit.client_address(request)
-        if login_limit.is_locked_out(username, address):
-            minutes = login_limit.LOCKOUT_S // 60
-            context = self.get_context_data(form=self.get_form(), locked_out_minutes=minutes)
-            return self.render_to_response(context, status=429)
-        return super().post(request, *args, **kwargs)
-
-    def form_valid(self, form):
-        login_limit.clear_failures(form.get_user().get_username(), login_limit.client_address(self.request))
-        return super().form_valid(form)
+    authentication_form = LoginForm
 
     def form_invalid(self, form):
-        login_limit.record_failure(self.request.POST.get("username", ""), login_limit.client_address(self.request))
-        return super().form_invalid(form)
+        response = super().form_invalid(form)
+        if form.is_locked_out():
+            response.status_code = 429
+        return response

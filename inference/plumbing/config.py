@@ -4,6 +4,7 @@ Django-free so that manage.py, the launcher and tests can validate the environme
 starts. Every error names the variable at fault in one line (ConfigError), never a traceback.
 Django code reads these values through django.conf.settings (assistant/settings.py copies them).
 """
+import ipaddress
 import os
 import re
 import secrets
@@ -60,6 +61,7 @@ class Config:
     node_name: str
     cluster_token: str
     port: int
+    trusted_proxies: tuple  # ip_network()s whose X-Forwarded-For names the client; empty: no proxy is believed
     superuser_password: str  # empty: `make up` generates one for the first admin account
     ingest: IngestConfig
 
@@ -85,6 +87,7 @@ def load_config(env=None):
         node_name=node_name,
         cluster_token=env.get("CLUSTER_TOKEN") or read_or_create_secret(var_dir / "cluster_token"),
         port=parse_port("PORT", env.get("PORT", "8000")),
+        trusted_proxies=parse_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "")),
         superuser_password=env.get("DJANGO_SUPERUSER_PASSWORD", ""),
         ingest=load_ingest_config(env),
     )
@@ -183,6 +186,20 @@ def parse_hosts(value, node_name):
     if not hosts:
         raise ConfigError("ALLOWED_HOSTS: give at least one host name, comma separated")
     return hosts
+
+
+def parse_networks(name, value):
+    """Comma-separated addresses or CIDR networks (a bare address is a network of one)."""
+    networks = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: expected comma-separated addresses or networks such as 10.0.0.5,10.1.0.0/16, "
+                              f"got {item!r}") from None
+    return tuple(networks)
 
 
 def parse_database_url(value):

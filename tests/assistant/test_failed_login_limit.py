@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from assistant import login_limit
+from tests.assistant.login_helpers import forget_failures
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"
@@ -15,8 +16,7 @@ PASSWORD = "correct horse battery"
 def employee():
     user = get_user_model().objects.create_user("dora", password=PASSWORD)
     yield user
-    for address in ("127.0.0.1", "10.0.0.7"):
-        login_limit.clear_failures("dora", address)
+    forget_failures(["dora"], ["127.0.0.1", "10.0.0.7"])
 
 
 def log_in(client, password, address="127.0.0.1"):

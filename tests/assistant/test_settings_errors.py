@@ -37,6 +37,7 @@ def assert_one_line_naming(result, variable):
         ("INGEST_DOWNLOADS_PER_NODE", "0"),
         ("INGEST_USE_SUBTITLES", "perhaps"),
         ("KOTATSU_ALLOW_PRIVATE_URLS", "sure"),
+        ("TRUSTED_PROXIES", "proxy.lan"),
     ],
 )
 def test_a_malformed_value_stops_manage_py_with_one_line(tmp_path, variable, value):

@@ -22,7 +22,11 @@ class Command(BaseCommand):
 
         check_redis_reachable(settings.REDIS_URL)
         threading.Thread(target=warm_up_in_background, daemon=True, name="warm-up").start()
-        uvicorn.run("assistant.asgi:application", host=host, port=settings.PORT, lifespan="off", log_level="info")
+        # proxy_headers off: uvicorn would otherwise take the client address from X-Forwarded-For sent through
+        # loopback, so any local client could pick it. The peer stays the peer; assistant.login_limit reads
+        # X-Forwarded-For only from TRUSTED_PROXIES.
+        uvicorn.run("assistant.asgi:application", host=host, port=settings.PORT, lifespan="off", log_level="info",
+                    proxy_headers=False)
 
 
 def warm_up_in_background():
