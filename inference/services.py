@@ -23,7 +23,7 @@ from inference.cache.store import BlobStore, StoreError
 from inference.cache.whisper_ct2 import ConversionError
 from inference.catalog import built_in_model_names, install_built_in_models
 from inference.cluster.coordinator import Coordinator
-from inference.core.gguf_loader import GGUFError
+from inference.core.gguf_loader import GGUFError, read_gguf
 from inference.models import ModelEntry, ModelHolding, ModelSource, Plan
 from inference.plumbing.redis import redis_client
 from inference.selectors import live_peers_holding, model_store, nodes_as_heartbeats_say
@@ -325,21 +325,21 @@ def do_import_model(path, name):
     """Put a local file or folder into the cache as model `name`.
 
     A catalog model must get exactly its bytes; an unknown name joins the catalog (kind guessed from
-    the file: .gguf, .pt, or a folder for an embedding model) with this path as its source.
+    the file: .gguf, .pt, or a folder for an embedding model) with this path as its source. Nothing is
+    cached or catalogued when the file is refused.
     """
     path = Path(path).expanduser().resolve()
     if not path.exists():
         raise ModelCacheError(f"{path}: no such file or folder")
-    store = model_store()
-    digest = store.add_directory(path) if path.is_dir() else store.add_file(path)
     try:
         model = catalog_model(name)
     except ModelCacheError:
         model = None
     if model is None:
-        kind, format = ("embedding", "directory") if path.is_dir() else IMPORT_FORMATS.get(path.suffix, (None, None))
-        if kind is None:
-            raise ModelCacheError(f"{path}: cannot tell the model kind (expected a .gguf, a whisper .pt or a folder)")
+        kind, format = imported_kind(path)
+    store = model_store()
+    digest = store.add_directory(path) if path.is_dir() else store.add_file(path)
+    if model is None:
         model = ModelEntry.objects.create(
             name=name, kind=kind, format=format, size=store.blob_path(digest).stat().st_size, sha256=digest
         )
@@ -354,6 +354,22 @@ def do_import_model(path, name):
         defaults={"sha256": digest, "size": store.blob_path(digest).stat().st_size},
     )
     return model
+
+
+def imported_kind(path):
+    """(kind, format) of a model imported under a new name, told from the file (a catalog model is checked by
+    its sha256 instead). An empty, truncated or foreign GGUF is refused here: catalogued, it would be listed
+    as an LLM and fail only when asked to answer."""
+    if path.is_dir():
+        return "embedding", "directory"
+    if path.suffix not in IMPORT_FORMATS:
+        raise ModelCacheError(f"{path}: cannot tell the model kind (expected a .gguf, a whisper .pt or a folder)")
+    if path.suffix == ".gguf":
+        try:
+            read_gguf(path)
+        except GGUFError as error:
+            raise ModelCacheError(str(error)) from None
+    return IMPORT_FORMATS[path.suffix]
 
 
 def do_send_to_live_nodes(task, name):
