@@ -1,7 +1,8 @@
 """The OpenAI-compatible API under /v1, authenticated with per-user API keys (Authorization: Bearer).
 
-Errors use OpenAI's shape, {"error": {"message", "type", "param", "code"}}, so that OpenAI's client
-libraries raise their usual exception classes.
+Every error, an unknown path, an oversized body or a crash included, uses OpenAI's shape,
+{"error": {"message", "type", "param", "code"}}, so that OpenAI's client libraries raise their usual
+exception classes.
 """
 import base64
 import functools
@@ -13,19 +14,21 @@ import uuid
 import numpy as np
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
 from ingest.embedding import embed_texts, encoder
-from assistant.selectors import catalog_model_names, get_api_key
+from assistant.selectors import catalog_model_kinds, get_api_key
 from assistant.services import do_touch_api_key
 from assistant.streaming import iterate_in_thread, sse_event
 
 logger = logging.getLogger(__name__)
 MAX_EMBEDDING_INPUTS = 2048
 CHAT_ROLES = {"system", "user", "assistant"}
+KIND_DESCRIPTIONS = {"llm": "an LLM", "embedding": "an embedding model", "whisper": "a speech-recognition model"}
 
 
 class ApiError(Exception):
@@ -54,6 +57,9 @@ def api_endpoint(method):
                 return await view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
+            except Exception as error:  # Django would answer its HTML 500 page, which no OpenAI client can read
+                logger.exception("%s %s failed", request.method, request.path)
+                return ApiError(500, f"The server failed: {error}", error_type="server_error").response()
 
         return endpoint
 
@@ -71,9 +77,17 @@ def authenticated_user(request):
     return api_key.user
 
 
+@csrf_exempt
+async def unknown_endpoint(request, path):
+    return ApiError(404, f"There is no endpoint {request.method} {request.path}.", code="unknown_url").response()
+
+
 def json_body(request):
     try:
         body = json.loads(request.body or b"null")
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise ApiError(413, f"The request body is larger than {limit} bytes.", code="request_too_large") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"The body is not valid JSON: {error}") from None
     if not isinstance(body, dict):
@@ -84,17 +98,49 @@ def json_body(request):
 @api_endpoint("GET")
 async def list_models(request):
     created = int(time.time())
-    names = [GROUNDED_MODEL, *await sync_to_async(catalog_model_names)()]
+    names = [GROUNDED_MODEL, *chat_models(await sync_to_async(catalog_model_kinds)()), settings.INGEST_EMBEDDING_MODEL]
     data = [{"id": name, "object": "model", "created": created, "owned_by": "kotatsu"} for name in names]
     return JsonResponse({"object": "list", "data": data})
+
+
+def chat_models(kinds):
+    return [name for name, kind in kinds.items() if kind == "llm"]
+
+
+def requested_model(body):
+    model = body.get("model")
+    if model is None or model == "":
+        raise ApiError(400, "You must provide a model parameter.", code="missing_required_parameter", param="model")
+    if not isinstance(model, str):
+        raise ApiError(400, "model must be a string.", param="model")
+    return model
+
+
+def model_not_found(model):
+    return ApiError(404, f"The model {model!r} does not exist.", code="model_not_found", param="model")
+
+
+def model_of_another_kind(model, kind, wanted):
+    return ApiError(400, f"{model} is {KIND_DESCRIPTIONS[kind]}; {wanted}.", code="model_not_supported", param="model")
+
+
+def embedding_model(body):
+    """The requested model, when it is the one the knowledge base embeds with (the only one /v1 embeds with)."""
+    model, served = requested_model(body), settings.INGEST_EMBEDDING_MODEL
+    if model == served:
+        return model
+    kind = "llm" if model == GROUNDED_MODEL else catalog_model_kinds().get(model)
+    if kind is None:
+        raise model_not_found(model)
+    if kind == "embedding":
+        raise model_of_another_kind(model, kind, f"this cluster embeds with {served!r} only")
+    raise model_of_another_kind(model, kind, f"embeddings take {served!r}")
 
 
 @api_endpoint("POST")
 async def embeddings(request):
     body = json_body(request)
-    if body.get("model") != settings.INGEST_EMBEDDING_MODEL:
-        raise ApiError(404, f"The model {body.get('model')!r} does not exist; use {settings.INGEST_EMBEDDING_MODEL!r}.",
-                       code="model_not_found", param="model")
+    model = await sync_to_async(embedding_model)(body)
     texts = embedding_inputs(body.get("input"))
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
@@ -103,7 +149,7 @@ async def embeddings(request):
     data = [{"object": "embedding", "index": index, "embedding": encode_vector(vector, encoding)}
             for index, vector in enumerate(vectors)]
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-    return JsonResponse({"object": "list", "data": data, "model": body["model"], "usage": usage})
+    return JsonResponse({"object": "list", "data": data, "model": model, "usage": usage})
 
 
 def embedding_inputs(value):
@@ -161,9 +207,14 @@ class ChatRequest:
 
     @classmethod
     def from_body(cls, body):
-        model = body.get("model")
-        if model != GROUNDED_MODEL and model not in catalog_model_names(kind="llm"):
-            raise ApiError(404, f"The model {model!r} does not exist.", code="model_not_found", param="model")
+        model = requested_model(body)
+        if model != GROUNDED_MODEL:
+            kinds = catalog_model_kinds()
+            if model not in kinds:
+                raise model_not_found(model)
+            if kinds[model] != "llm":
+                llms = ", ".join(chat_models(kinds))
+                raise model_of_another_kind(model, kinds[model], f"chat completions take {GROUNDED_MODEL!r} or an LLM ({llms})")
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) or DEFAULT_MAX_TOKENS
         if not isinstance(max_tokens, int) or max_tokens < 1:
             raise ApiError(400, "max_tokens must be a positive integer.", param="max_tokens")

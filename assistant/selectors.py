@@ -6,7 +6,6 @@ from ingest.embedding import embed_texts
 from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
 
-API_MODEL_KINDS = ("llm", "embedding")
 WORTH_WATCHING_CANDIDATES = 50
 INTEREST_QUESTIONS = 20
 INTEREST_SOURCE_CHUNKS = 5000
@@ -24,10 +23,9 @@ def get_api_key(raw_key):
     )
 
 
-def catalog_model_names(kind=None):
-    """Catalog models the API serves by name: the raw LLMs and the embedding model (whisper is internal)."""
-    models = ModelEntry.objects.filter(kind__in=API_MODEL_KINDS if kind is None else [kind])
-    return list(models.order_by("kind", "name").values_list("name", flat=True))
+def catalog_model_kinds():
+    """{name: kind} of every catalog model: the API serves some by name and names the kind of the others."""
+    return dict(ModelEntry.objects.order_by("kind", "name").values_list("name", "kind"))
 
 
 def conversations_of(user):

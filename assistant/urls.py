@@ -14,6 +14,7 @@ urlpatterns = [
     path("v1/models", openai_api.list_models, name="v1_models"),
     path("v1/embeddings", openai_api.embeddings, name="v1_embeddings"),
     path("v1/chat/completions", openai_api.chat_completions, name="v1_chat_completions"),
+    path("v1/<path:path>", openai_api.unknown_endpoint),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
