@@ -1,11 +1,16 @@
-"""Checks behind GET /health: each returns a dict with "ok" and details, never raises."""
+"""Checks behind GET /health: each returns a dict with "ok" and details, never raises.
+
+Anyone may ask whether the node is up; the details (addresses, paths, worker names) are for staff only:
+a staff session, or a staff user's API key as `Authorization: Bearer KEY` (for monitoring).
+"""
 import os
 import shutil
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
+from assistant.selectors import get_api_key
 from inference.plumbing.config import redact_url
 from inference.plumbing.redis import redis_client
 
@@ -68,5 +73,23 @@ def health_report():
         "workers": check_workers(redis_state["ok"]),
         "model_cache": check_model_cache(),
     }
-    healthy = all(check["ok"] for check in checks.values())
-    return {"status": "ok" if healthy else "unhealthy", "node": settings.NODE_NAME, **checks}
+    return {"status": overall_status(checks), "node": settings.NODE_NAME, **checks}
+
+
+def overall_status(checks):
+    """"down" when this node cannot serve at all (no database or Redis), "degraded" when it serves but work
+    would not progress (no worker, no model cache)."""
+    if not (checks["database"]["ok"] and checks["redis"]["ok"]):
+        return "down"
+    return "ok" if all(check["ok"] for check in checks.values()) else "degraded"
+
+
+def may_see_details(request):
+    try:
+        if request.user.is_authenticated and request.user.is_staff:
+            return True
+        scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
+        api_key = get_api_key(raw_key.strip()) if scheme.lower() == "bearer" else None
+        return api_key is not None and api_key.user.is_staff
+    except DatabaseError:  # nobody can be recognised: "down" says enough
+        return False

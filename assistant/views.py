@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from assistant.answering import GroundedAnswer
 from assistant.forms import AskForm, LoginForm
-from assistant.health import health_report
+from assistant.health import health_report, may_see_details
 from ingest.retrieval import Filters
 from assistant.selectors import conversations_of, worth_watching
 from assistant.services import do_record_dashboard_visit, do_record_exchange, do_start_conversation
@@ -25,7 +25,10 @@ RECENT_CONVERSATIONS = 20
 @require_GET
 def health(request):
     report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    if not may_see_details(request):
+        report = {"status": report["status"]}
+    return JsonResponse(report, status=status)
 
 
 @login_required
