@@ -12,6 +12,7 @@ import redis
 import requests
 from django.conf import settings
 
+from inference.plumbing.disk import NoSpaceError
 from inference.plumbing.queues import node_queue
 from inference.cache.gguf_shards import fetch_gguf_layers
 from inference.cache.http_fetch import FetchError, download
@@ -214,6 +215,9 @@ def _copy_from_peer(store, model, client, progress):
                 progress=_progress_reporter(model, client, node_name, progress),
             )
             return store.add_file(partial, expected_sha256=digest, move=True)
+        except NoSpaceError as error:
+            # No peer or source would find room either; the partial stays so the copy resumes.
+            raise ModelCacheError(f"{model.name}: {error}") from None
         except (FetchError, StoreError) as error:
             log.warning("%s: copy from peer %s failed, trying the next: %s", model.name, node_name, error)
             partial.unlink(missing_ok=True)
@@ -234,6 +238,8 @@ def _fetch_from_sources(store, model, client, progress, lock):
             if produced.is_dir():
                 return store.add_directory(produced, expected_sha256=source.expected_sha256)
             return store.add_file(produced, expected_sha256=source.expected_sha256, move=source.kind != "path")
+        except NoSpaceError as error:
+            raise ModelCacheError(f"{model.name}: {error}") from None
         except StoreError as error:
             # Bytes that do not hash right must not be resumed from.
             for url, *_ in source.lines() if source.kind == "url" else []:

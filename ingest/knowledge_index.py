@@ -5,11 +5,12 @@ whose inverted lists keep ids natively and support removal. The index also remem
 with the database (the last chunk id added, the last removal applied), saved with it in one file so a snapshot
 and its marks never disagree.
 """
-import os
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from inference.plumbing.disk import write_atomically
 
 EXACT_FACTORY = "IDMap2,Flat"
 TRAINING_POINTS_PER_LIST = 64
@@ -73,14 +74,15 @@ class KnowledgeIndex:
         return faiss.vector_to_array(self.index.id_map).astype(np.int64), vectors
 
     def save(self, path):
-        """Write atomically: readers see the previous snapshot or this one, never half of one."""
+        """Write atomically and durably: readers, and a node restarted after a crash, see the previous snapshot
+        or this one, never half of one. A full disk raises NoSpaceError and leaves the previous snapshot."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         serialized = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
-            np.savez(handle, index=serialized, marks=np.array([self.chunk_mark, self.removal_mark, self.revision]))
-        os.replace(temporary, path)
+        marks = np.array([self.chunk_mark, self.removal_mark, self.revision])
+        write_atomically(
+            path, lambda handle: np.savez(handle, index=serialized, marks=marks), "index snapshot", serialized.nbytes
+        )
 
     @classmethod
     def load(cls, path, nprobe=32):

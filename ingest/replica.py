@@ -5,11 +5,13 @@ indexes keeps the index in memory, adding only chunks past its mark and applying
 more video costs the same whatever the size of the knowledge base. Snapshots are written when enough has
 changed since the last one (a constant share of the index), which keeps their cost per video constant too.
 """
+import logging
 import threading
 
 import numpy as np
 from django.conf import settings
 
+from inference.plumbing.disk import NoSpaceError
 from ingest.knowledge_index import KnowledgeIndex
 from ingest.models import Chunk, KnowledgeBase, RemovedChunk
 
@@ -19,9 +21,12 @@ BATCH_SIZE = 5000
 SNAPSHOT_CHANGE_SHARE = 0.25
 SNAPSHOT_MIN_CHANGES = 1000
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
 _replica = None
 _changes_since_snapshot = 0
+_snapshot_refused = False  # the disk was full at the last try: said once, tried again at every catch-up
 
 
 def snapshot_path():
@@ -68,8 +73,24 @@ def catch_up(replica):
         changes += replica.size
     _changes_since_snapshot += changes
     if _changes_since_snapshot >= max(SNAPSHOT_MIN_CHANGES, SNAPSHOT_CHANGE_SHARE * replica.size) or not snapshot_path().exists():
+        save_snapshot(replica)
+
+
+def save_snapshot(replica):
+    """A snapshot only spares the next process reading the database: a full disk keeps the previous one (and
+    this process searching from memory) and is said once, until a snapshot is written again."""
+    global _changes_since_snapshot, _snapshot_refused
+    try:
         replica.save(snapshot_path())
-        _changes_since_snapshot = 0
+    except NoSpaceError as error:
+        if not _snapshot_refused:
+            log.error("%s; searching from memory and keeping the previous snapshot until there is room", error)
+        _snapshot_refused = True
+        return
+    if _snapshot_refused:
+        log.warning("index snapshot written again at %s", snapshot_path())
+    _snapshot_refused = False
+    _changes_since_snapshot = 0
 
 
 def add_new_chunks(replica):

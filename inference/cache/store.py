@@ -20,9 +20,13 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from inference.plumbing.disk import NoSpaceError, no_space_as, replace_durably, write_bytes_atomically
+
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# How a full disk is named in the one line it fails with.
+FULL_DISK_LABEL = "model cache"
 
 
 class StoreError(Exception):
@@ -49,6 +53,10 @@ def sha256_of_file(path, progress=None):
             if progress:
                 progress(len(chunk))
     return digest.hexdigest()
+
+
+def _bytes_under(folder):
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
 
 
 def pack_directory(source_dir, destination):
@@ -107,7 +115,9 @@ class BlobStore:
     def add_file(self, source, expected_sha256=None, move=False):
         """Hash `source`, then move or copy it into the store atomically; returns its sha256.
 
-        A digest that differs from `expected_sha256` raises StoreError and leaves the store unchanged.
+        A digest that differs from `expected_sha256` raises StoreError and leaves the store unchanged. The
+        bytes reach the disk (fsync) before the blob takes its name, so a blob is never a half-written file;
+        a full disk raises NoSpaceError and leaves nothing behind.
         """
         source = Path(source)
         digest = sha256_of_file(source)
@@ -117,11 +127,16 @@ class BlobStore:
         with self.lock(digest):
             if not destination.is_file():
                 temporary = destination.with_name(f".{digest}.{os.getpid()}.tmp")
-                if move:
-                    shutil.move(source, temporary)
-                else:
-                    shutil.copyfile(source, temporary)
-                os.replace(temporary, destination)
+                try:
+                    with no_space_as(FULL_DISK_LABEL, self.root, source.stat().st_size):
+                        if move:
+                            shutil.move(source, temporary)
+                        else:
+                            shutil.copyfile(source, temporary)
+                        replace_durably(temporary, destination)
+                except BaseException:
+                    temporary.unlink(missing_ok=True)
+                    raise
             elif move:
                 source.unlink()
             self._write_stamp(digest)
@@ -129,8 +144,9 @@ class BlobStore:
 
     def add_directory(self, source_dir, expected_sha256=None):
         packed = self.root / "partial" / f"pack.{os.getpid()}.tar"
-        pack_directory(source_dir, packed)
         try:
+            with no_space_as(FULL_DISK_LABEL, self.root, _bytes_under(source_dir)):
+                pack_directory(source_dir, packed)
             return self.add_file(packed, expected_sha256, move=True)
         finally:
             packed.unlink(missing_ok=True)
@@ -166,7 +182,11 @@ class BlobStore:
         return f"{status.st_size} {status.st_mtime_ns}"
 
     def _write_stamp(self, sha256):
-        self._stamp_path(sha256).write_text(self._stamp(sha256))
+        """Without room for the stamp the blob is still whole: it is only rehashed on its next verify."""
+        try:
+            write_bytes_atomically(self._stamp_path(sha256), self._stamp(sha256).encode(), FULL_DISK_LABEL)
+        except NoSpaceError:
+            pass
 
     def _stamp_matches(self, sha256):
         try:
@@ -183,18 +203,20 @@ class BlobStore:
             if not target.is_dir():
                 temporary = self.root / "unpacked" / f".{sha256}.{os.getpid()}"
                 shutil.rmtree(temporary, ignore_errors=True)
-                with tarfile.open(self.blob_path(sha256)) as archive:
-                    archive.extractall(temporary, filter="data")
+                try:
+                    with no_space_as(FULL_DISK_LABEL, self.root, self.blob_path(sha256).stat().st_size):
+                        with tarfile.open(self.blob_path(sha256)) as archive:
+                            archive.extractall(temporary, filter="data")
+                except BaseException:
+                    shutil.rmtree(temporary, ignore_errors=True)
+                    raise
                 os.replace(temporary, target)
         return target
 
     # ------------------------------------------------------------------ models (named references to blobs)
 
     def set_ref(self, model_name, sha256):
-        path = self._ref_path(model_name)
-        temporary = path.with_name(f".{model_name}.{os.getpid()}.tmp")
-        temporary.write_text(sha256)
-        os.replace(temporary, path)
+        write_bytes_atomically(self._ref_path(model_name), sha256.encode(), FULL_DISK_LABEL)
 
     def ref(self, model_name):
         try:
