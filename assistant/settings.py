@@ -37,6 +37,7 @@ INGEST_DOWNLOADS_PER_NODE = CONFIG.ingest.downloads_per_node
 INGEST_MAX_ATTEMPTS = CONFIG.ingest.max_attempts
 INGEST_EXACT_INDEX_LIMIT = CONFIG.ingest.exact_index_limit
 INGEST_IVF_NPROBE = CONFIG.ingest.ivf_nprobe
+INGEST_RESEND_AFTER_S = CONFIG.ingest.resend_after_s
 ALLOW_PRIVATE_URLS = CONFIG.ingest.allow_private_urls
 
 INSTALLED_APPS = [
@@ -120,6 +121,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "any"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker reconnects to a restarted Redis however long it is away, instead of exiting after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A redelivered long task (whisper on an hour of audio) must not be handed out again while it still runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -13,6 +13,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inference.plumbing.leases import claim_for_this_process, holder_is_dead
@@ -32,8 +33,8 @@ logger = logging.getLogger(__name__)
 RETRY_BASE_DELAY_S = 30
 NO_SLOT_DELAY_S = 15
 PROGRESS_INTERVAL_S = 1.0
-# A waiting job older than this lost its task message (Redis redelivers unacknowledged ones by then).
-WAITING_LIMIT = timedelta(hours=6)
+# Remembers which run of Redis the last look at the broker saw; gone when Redis came back empty.
+BROKER_RUN_KEY = "kotatsu:ingest:broker-run-id"
 # A second re-listing window: feeds date items by day and clocks differ; known videos are ignored anyway.
 RESYNC_OVERLAP = timedelta(days=1)
 SUMMARY_SEGMENTS = 3
@@ -203,9 +204,23 @@ def do_remove_video(video):
         knowledge_base.bump()
 
 
-def do_release_abandoned_jobs(node_name=None):
-    """Hand back jobs whose owner died (on `node_name` only, e.g. at that node's worker start) and jobs
-    whose task message was lost; return [(job_id, stage)] to send again."""
+def broker_lost_its_messages():
+    """True when Redis is another run than at the last look (restarted: a new run id) or came back without
+    its data (the key remembering the run is gone): the task messages queued before may all be gone."""
+    client = redis_client()
+    run_id = client.info("server")["run_id"]
+    return (client.getset(BROKER_RUN_KEY, run_id) or b"").decode() != run_id
+
+
+def resend_limit():
+    return timezone.now() - timedelta(seconds=settings.INGEST_RESEND_AFTER_S)
+
+
+def do_release_abandoned_jobs(node_name=None, messages_lost=False):
+    """Hand back jobs whose owner died (on `node_name` only, e.g. at that node's worker start) and, without a
+    node name, the waiting jobs whose task message was lost (all of them when the broker lost its messages,
+    else those that waited past INGEST_RESEND_AFTER_S); return [(job_id, stage)] to send again. A job sent
+    twice runs once (its steps claim it with a conditional UPDATE)."""
     owned = Job.objects.exclude(stage__in=Job.FINAL_STAGES).exclude(owner="")
     if node_name:
         owned = owned.filter(owner__startswith=f"{node_name}:")
@@ -216,11 +231,33 @@ def do_release_abandoned_jobs(node_name=None):
         and Job.objects.filter(pk=job.pk, owner=job.owner).update(owner="") == 1
     ]
     if node_name is None:
-        waiting = Job.objects.exclude(stage__in=Job.FINAL_STAGES).filter(
-            owner="", updated_at__lt=timezone.now() - WAITING_LIMIT
-        )
-        released += list(waiting.values_list("pk", "stage"))
+        waiting = Job.objects.exclude(stage__in=Job.FINAL_STAGES).filter(owner="")
+        if not messages_lost:
+            waiting = waiting.filter(updated_at__lt=resend_limit())
+        resent = list(waiting.values_list("pk", "stage"))
+        # Sent again now, so not again before another INGEST_RESEND_AFTER_S while it waits in a long queue.
+        Job.objects.filter(pk__in=[job_id for job_id, _ in resent], owner="").update(updated_at=timezone.now())
+        released += resent
     return released
+
+
+def do_release_lost_summaries(messages_lost=False):
+    """Indexed videos whose summary is unwritten and whose task message was lost (all of them when the broker
+    lost its messages, else those offered longer than INGEST_RESEND_AFTER_S ago); return their ids to send again."""
+    unwritten = Video.objects.filter(job__stage=Job.INDEXED).filter(
+        Q(summary__isnull=True) | Q(summary__written_at__isnull=True)
+    )
+    if not messages_lost:
+        limit = resend_limit()
+        unwritten = unwritten.filter(job__updated_at__lt=limit).filter(
+            Q(summary__isnull=True) | Q(summary__claimed_at__isnull=True) | Q(summary__claimed_at__lt=limit)
+        )
+    video_ids = list(unwritten.values_list("pk", flat=True))
+    for video_id in video_ids:
+        VideoSummary.objects.get_or_create(video_id=video_id)
+    # An unclaimed row's claimed_at records when it was last offered, so it is offered again only past the limit.
+    VideoSummary.objects.filter(video_id__in=video_ids, summarizer="").update(claimed_at=timezone.now())
+    return video_ids
 
 
 def do_summarize_video(video_id):

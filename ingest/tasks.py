@@ -18,6 +18,12 @@ from ingest.models import Job
 in_process = threading.local()
 
 
+# How often beat sends resend_lost_work (ingest migration 0005); a sweep that waited longer is superseded.
+RESEND_SWEEP_INTERVAL_S = 30
+# A step finished while Redis is away still sends the next one when Redis is back within about two minutes.
+PUBLISH_RETRY_POLICY = {"max_retries": 30, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0}
+
+
 @shared_task(ignore_result=True)
 def sync_all_sources():
     """The nightly run (a PeriodicTask, editable in the admin): resume stalled jobs and summaries, then list
@@ -28,6 +34,18 @@ def sync_all_sources():
         send(summarize_video, video_id)
     for source_id in selectors.source_ids_to_sync():
         send(sync_source, source_id)
+
+
+@shared_task(ignore_result=True, expires=RESEND_SWEEP_INTERVAL_S)
+def resend_lost_work():
+    """Beat's sweep: no job or summary waits for a task message that no longer exists. After Redis came back
+    without its messages every waiting one is sent again at once, else those that waited past
+    INGEST_RESEND_AFTER_S; the claims make a duplicate message harmless."""
+    messages_lost = services.broker_lost_its_messages()
+    for job_id, stage in services.do_release_abandoned_jobs(messages_lost=messages_lost):
+        send_step(job_id, stage)
+    for video_id in services.do_release_lost_summaries(messages_lost=messages_lost):
+        send(summarize_video, video_id)
 
 
 @shared_task(ignore_result=True)
@@ -67,7 +85,7 @@ def send(task, *args, delay_s=None):
     """Send the next step to the workers, or, while run_here runs, to the steps this process runs next."""
     queue = getattr(in_process, "queue", None)
     if queue is None:
-        task.apply_async(args, countdown=delay_s)
+        task.apply_async(args, countdown=delay_s, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
     else:
         queue.append((time.monotonic() + (delay_s or 0), task, args))
 

@@ -10,6 +10,8 @@ import threading
 
 import redis
 
+from inference.plumbing.outage import RedisOutage
+
 PEER_KEY_PREFIX = "kotatsu:cache-peer:"
 PEER_TTL_S = 15
 ORIGIN_LOCK_PREFIX = "kotatsu:model-origin:"
@@ -23,12 +25,15 @@ log = logging.getLogger(__name__)
 
 def advertise(client, node_name, url, stop_event):
     """Keep this node's cache URL in Redis until stop_event is set; a dead node's key expires by itself."""
+    outage = RedisOutage(log, "model cache's advertisement")
     while not stop_event.is_set():
         try:
             client.set(f"{PEER_KEY_PREFIX}{node_name}", url, ex=PEER_TTL_S)
+            outage.succeeded()
+            delay_s = PEER_TTL_S / 3
         except redis.RedisError as error:
-            log.warning("cannot advertise the model cache in Redis (will retry): %s", error)
-        stop_event.wait(PEER_TTL_S / 3)
+            delay_s = outage.failed(error)
+        stop_event.wait(delay_s)
 
 
 def start_advertising(client, node_name, url):

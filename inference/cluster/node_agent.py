@@ -6,8 +6,10 @@ import time
 
 import numpy as np
 import psutil
+import redis
 
-from inference.cluster.heartbeat import HEARTBEAT_INTERVAL_S, NodeInfo, publish_heartbeat
+from inference.cluster.heartbeat import HEARTBEAT_INTERVAL_S, ClusterTokenError, NodeInfo, join_cluster, publish_heartbeat
+from inference.plumbing.outage import RedisOutage
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +33,36 @@ def measure_gflops(seconds=CALIBRATION_SECONDS):
 
 
 class Heartbeat(threading.Thread):
-    """Announces the node every HEARTBEAT_INTERVAL_S until `stop_event` is set."""
+    """Announces the node every HEARTBEAT_INTERVAL_S until `stop_event` is set, through Redis outages."""
 
     def __init__(self, client, token, describe, stop_event):
         """describe() -> NodeInfo as of now (free memory and cache contents change)."""
         super().__init__(name="heartbeat", daemon=True)
         self.client, self.token, self.describe, self.stop_event = client, token, describe, stop_event
+        self.outage = RedisOutage(logger, "heartbeat")
 
     def run(self):
         while not self.stop_event.is_set():
             try:
-                publish_heartbeat(self.client, self.describe(), self.token)
-            except Exception:  # Redis restarting: keep beating, the TTL covers the gap
+                self.beat()
+                delay_s = HEARTBEAT_INTERVAL_S
+            except redis.RedisError as error:
+                delay_s = self.outage.failed(error)
+            except ClusterTokenError as refusal:
+                logger.error("%s; not announcing this node", refusal)
+                delay_s = HEARTBEAT_INTERVAL_S
+            except Exception:  # describe() failing (a cache being rewritten): the next beat tries again
                 logger.exception("heartbeat failed")
-            self.stop_event.wait(HEARTBEAT_INTERVAL_S)
+                delay_s = HEARTBEAT_INTERVAL_S
+            self.stop_event.wait(delay_s)
+
+    def beat(self):
+        if self.outage.ongoing:
+            # A Redis that comes back empty has forgotten the cluster's token: claim it again (or find that
+            # a node with another token got there first) before announcing this node in the fresh registry.
+            join_cluster(self.client, self.token)
+            self.outage.succeeded()
+        publish_heartbeat(self.client, self.describe(), self.token)
 
 
 def node_describer(name, host, list_cached_models, declared_memory=None, port=0, services=None):

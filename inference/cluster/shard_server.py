@@ -15,12 +15,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import redis
 
 from inference.cluster import pipeline_protocol as protocol
 from inference.core.forward import forward
 from inference.core.gguf_loader import load_stage, read_gguf
 from inference.core.kv_cache import KVCache, Segment
 from inference.core.sampling import Sampler, SamplingParams
+from inference.plumbing.outage import RedisOutage
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +89,21 @@ class ShardServer:
     # ------------------------------------------------------------------ the loop
 
     def serve(self, stop_event):
-        # Whatever waited for a previous life of this node belongs to runs that have moved on.
-        self.client.delete(self.inbox)
+        """Serve until stop_event is set, riding out Redis outages."""
+        outage = RedisOutage(logger, "shard server")
+        inbox_cleared = False
         while not stop_event.is_set():
-            self.serve_once(POLL_TIMEOUT_S)
+            try:
+                if not inbox_cleared:
+                    # Whatever waited for a previous life of this node belongs to runs that have moved on.
+                    self.client.delete(self.inbox)
+                    inbox_cleared = True
+                self.serve_once(POLL_TIMEOUT_S)
+                if outage.succeeded():
+                    # The coordinators of the sequences held here failed them when their replies stopped.
+                    self.sequences.clear()
+            except redis.RedisError as error:
+                stop_event.wait(outage.failed(error))
 
     def serve_once(self, timeout_s):
         popped = self.client.blpop([self.inbox], timeout=timeout_s)

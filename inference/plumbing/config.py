@@ -42,6 +42,7 @@ class IngestConfig:
     max_attempts: int
     exact_index_limit: int
     ivf_nprobe: int
+    resend_after_s: int  # a job waiting this long with nobody working on it lost its task message: sent again
     allow_private_urls: bool  # lifts the public-hosts-only rule on submitted URLs (tests, LAN media servers)
 
 
@@ -107,6 +108,7 @@ def load_ingest_config(env):
         max_attempts=parse_positive_count("INGEST_MAX_ATTEMPTS", env.get("INGEST_MAX_ATTEMPTS", "4")),
         exact_index_limit=parse_count("INGEST_EXACT_INDEX_LIMIT", env.get("INGEST_EXACT_INDEX_LIMIT", "200000")),
         ivf_nprobe=parse_positive_count("INGEST_IVF_NPROBE", env.get("INGEST_IVF_NPROBE", "32")),
+        resend_after_s=parse_positive_count("INGEST_RESEND_AFTER_S", env.get("INGEST_RESEND_AFTER_S", "300")),
         allow_private_urls=parse_bool("KOTATSU_ALLOW_PRIVATE_URLS", env.get("KOTATSU_ALLOW_PRIVATE_URLS", "0")),
     )
 

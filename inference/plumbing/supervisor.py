@@ -2,8 +2,10 @@
 
 A service is a child process (Child) or a thread of this process (ThreadService). Each child gets its own
 process group so that its own children (Celery's pool, uvicorn) are stopped too, and dies with its parent
-even when the parent is killed with -9.
+even when the parent is killed with -9. A child started with a way to start it again (`restart`) is started
+again when it dies, after a delay that grows while it keeps dying, instead of stopping the others.
 """
+import logging
 import ctypes
 import os
 import signal
@@ -15,6 +17,12 @@ from dataclasses import dataclass
 
 GRACE_PERIOD_S = 15
 PR_SET_PDEATHSIG = 1
+FIRST_RESTART_DELAY_S = 1.0
+LONGEST_RESTART_DELAY_S = 60.0
+# A child that ran this long before dying is restarted after the first delay again.
+STABLE_RUN_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,9 +30,28 @@ class Child:
     name: str
     process: subprocess.Popen
     log_path: object = None
+    restart: object = None  # () -> a new Popen of the same service, or None: its death stops the others
+    started_at: float = 0.0
+    restart_delay_s: float = FIRST_RESTART_DELAY_S
+    restart_at: float = None  # time.monotonic() when the dead child is due to start again
 
     def is_running(self):
         return self.process.poll() is None
+
+    def is_restarting(self):
+        """Dead but restartable: schedule its restart on the first look, start it when due; True meanwhile."""
+        if self.restart is None:
+            return False
+        now = time.monotonic()
+        if self.restart_at is None:
+            if now - self.started_at >= STABLE_RUN_S:
+                self.restart_delay_s = FIRST_RESTART_DELAY_S
+            self.restart_at = now + self.restart_delay_s
+            log.warning("%s %s; starting it again in %.0f s", self.name, self.how_it_ended(), self.restart_delay_s)
+            self.restart_delay_s = min(LONGEST_RESTART_DELAY_S, self.restart_delay_s * 2)
+        elif now >= self.restart_at:
+            self.process, self.started_at, self.restart_at = self.restart(), now, None
+        return True
 
     def how_it_ended(self):
         return f"exited with code {self.process.returncode}"
@@ -74,8 +101,12 @@ class Supervisor:
     def stop_requested(self):
         return self.stopping.is_set()
 
-    def start(self, name, argv, log_path=None, env=None):
-        self.adopt(spawn(name, argv, log_path, env))
+    def start(self, name, argv, log_path=None, env=None, restart=False):
+        """Start a child process; with restart, start it again whenever it dies until the others stop."""
+        child = spawn(name, argv, log_path, env)
+        if restart:
+            child.restart = lambda: spawn(name, argv, log_path, env).process
+        self.adopt(child)
 
     def adopt(self, service):
         self.children.append(service)
@@ -88,7 +119,11 @@ class Supervisor:
         signal.signal(signal.SIGTERM, request_stop)
 
     def first_exited(self):
-        return next((child for child in self.children if not child.is_running()), None)
+        """The first service that ended for good (a restartable child is started again instead)."""
+        for child in self.children:
+            if not child.is_running() and not (isinstance(child, Child) and child.is_restarting()):
+                return child
+        return None
 
     def wait(self, poll_interval_s=0.5):
         """Block until a stop is requested or a service ends; return the ended service, or None."""
@@ -119,7 +154,7 @@ def spawn(name, argv, log_path=None, env=None):
     finally:
         if log:
             log.close()
-    return Child(name, process, log_path)
+    return Child(name, process, log_path, started_at=time.monotonic())
 
 
 def signal_group(process, signum):

@@ -10,8 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from assistant.services import do_ensure_admin_account
-from inference.plumbing.embedded_redis import start_embedded_redis
-from inference.plumbing.redis import check_redis_reachable, is_answering
+from inference.plumbing.embedded_redis import ensure_redis, start_embedded_redis, url_port
 from inference.plumbing.supervisor import Child, Supervisor
 
 HEALTH_WAIT_S = 300
@@ -35,10 +34,11 @@ class Command(BaseCommand):
             self.report_admin_account(do_ensure_admin_account(settings.SUPERUSER_PASSWORD))
             self.warn_when_ffmpeg_missing()
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-            supervisor.start("web", manage + ["web"], settings.LOG_DIR / "web.log", env=web_environment())
-            supervisor.start("node", manage + ["node"], settings.LOG_DIR / "node.log")
+            # Each rides out a Redis outage by itself; one that truly died is started again, the others go on.
+            supervisor.start("web", manage + ["web"], settings.LOG_DIR / "web.log", env=web_environment(), restart=True)
+            supervisor.start("node", manage + ["node"], settings.LOG_DIR / "node.log", restart=True)
             if not no_beat:
-                supervisor.start("beat", manage + ["beat"], settings.LOG_DIR / "beat.log")
+                supervisor.start("beat", manage + ["beat"], settings.LOG_DIR / "beat.log", restart=True)
             url = f"http://127.0.0.1:{settings.PORT}/"
             status = self.wait_for_health(supervisor, url + "health")
             if status is not None:
@@ -52,15 +52,16 @@ class Command(BaseCommand):
             self.stdout.write("Stopped every process this command started.")
 
     def start_redis(self, supervisor):
-        if not settings.REDIS_IS_EMBEDDED:
-            check_redis_reachable(settings.REDIS_URL)
-            return
-        if is_answering(settings.REDIS_URL):
-            return
-        port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
         log_path = settings.LOG_DIR / "redis.log"
-        process = start_embedded_redis(port, settings.VAR_DIR / "redis", log_path)
-        supervisor.adopt(Child("redis", process, log_path))
+        data_dir = settings.VAR_DIR / "redis"
+        process = ensure_redis(settings.REDIS_URL, settings.REDIS_IS_EMBEDDED, data_dir, log_path)
+        if process is None:
+            return
+
+        def restart():
+            return start_embedded_redis(url_port(settings.REDIS_URL), data_dir, log_path)
+
+        supervisor.adopt(Child("redis", process, log_path, restart=restart, started_at=time.monotonic()))
 
     def pull_default_models(self):
         """The models every node needs, from a peer when one has them, else from their sources."""

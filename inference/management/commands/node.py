@@ -4,6 +4,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -42,7 +43,7 @@ def serve_model_cache(node):
 
     def stop():
         advertising.set()
-        withdraw_advertisement(node.client, node.name)
+        say_goodbye(withdraw_advertisement, node)
         server.stop()
 
     return ThreadService("peer blob server", server.thread, stop)
@@ -91,13 +92,22 @@ def beat_heartbeat(node):
 
     def stop():
         heartbeat.join(timeout=HEARTBEAT_TTL_S)  # its last beat must not come after the goodbye
-        leave_cluster(node.client, node.name)
+        say_goodbye(leave_cluster, node)
 
     return ThreadService("heartbeat", heartbeat, stop)
 
 
+def say_goodbye(withdraw, node):
+    """A clean stop tells the cluster at once; with Redis away the node's keys expire by themselves instead."""
+    try:
+        withdraw(node.client, node.name)
+    except redis.RedisError as error:
+        log.warning("could not tell the cluster that %s stops (%s); its keys expire by themselves", node.name, error)
+
+
 # Everything a node runs, in start order; each is watched while the node runs and stopped with it (in
-# reverse order) when one of them ends, on Ctrl-C or on SIGTERM. Add a node-wide service here.
+# reverse order) when one of them ends, on Ctrl-C or on SIGTERM. Each rides out a Redis outage by itself (the
+# Celery worker reconnects too), so only a service that truly died stops the node. Add a node-wide service here.
 NODE_SERVICES = [serve_model_cache, serve_shards, run_celery_worker, beat_heartbeat]
 
 
