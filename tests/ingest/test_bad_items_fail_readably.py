@@ -3,7 +3,7 @@ import datetime as dt
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from ingest.models import Job
 from tests.ingest.media_site import Episode
@@ -25,7 +25,8 @@ def test_bad_items_fail_with_a_reason_and_the_good_one_is_indexed(media_site, ti
     (media_site.root / "article.html").write_text("<html><head><title>Just text</title></head><body><p>No media.</p></body></html>")
     media_site.add_episode(episode("not-media", 3), media_name="article.html")
 
-    call_command("ingest", media_site.feed_url, "--inline", "--json")
+    with pytest.raises(CommandError, match=r"^3 of 4 new video\(s\) failed"):
+        call_command("ingest", media_site.feed_url, "--inline", "--json")
     jobs = {job["title"]: job for job in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["jobs"]}
 
     assert jobs["Welcome to new hires"]["stage"] == Job.INDEXED

@@ -2,12 +2,15 @@ import json
 import threading
 import time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from ingest import selectors, services, tasks
 from ingest.urlsafety import UnsafeUrl
+from inference.plumbing.config import ConfigError
+from inference.plumbing.embedded_redis import ensure_redis
 
 POLL_INTERVAL_S = 0.5
 BAR_WIDTH = 30
@@ -38,9 +41,15 @@ class Command(BaseCommand):
             raise CommandError(f"cannot list {url}: {source.last_sync_error}")
         self.stdout.write(f"{source}: {len(job_ids)} new video(s)")
         if inline:
-            with ProgressBar(self.stdout, source.pk):
-                for job_id in job_ids:
-                    tasks.run_here(tasks.transcribe_video, job_id)
+            embedded_redis = redis_for_inline_work()
+            try:
+                with ProgressBar(self.stdout, source.pk):
+                    for job_id in job_ids:
+                        tasks.run_here(tasks.transcribe_video, job_id)
+            finally:
+                if embedded_redis is not None:
+                    embedded_redis.terminate()
+                    embedded_redis.wait()
         else:
             for job_id in job_ids:
                 tasks.transcribe_video.delay(job_id)
@@ -53,6 +62,18 @@ class Command(BaseCommand):
         if as_json:
             summary = {"source_id": source.pk, "url": source.url, "title": source.title, "jobs": [job.as_dict() for job in jobs]}
             self.stdout.write(json.dumps(summary, ensure_ascii=False))
+        failed = [job for job in jobs if job.stage == job.FAILED and job.pk in job_ids]
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(job_ids)} new video(s) failed; the first: {failed[0].video}: {failed[0].error}")
+
+
+def redis_for_inline_work():
+    """Inline work still takes download slots in Redis: start the embedded one if nothing answers (one line if a
+    configured REDIS_URL is down)."""
+    try:
+        return ensure_redis(settings.REDIS_URL, settings.REDIS_IS_EMBEDDED, settings.VAR_DIR / "redis", settings.LOG_DIR / "redis.log")
+    except ConfigError as error:
+        raise CommandError(f"{error} (--inline needs Redis for download slots; unset REDIS_URL to use the embedded one)") from None
 
 
 def find_user(username):
