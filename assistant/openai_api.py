@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
+from assistant.middleware import DATABASE_UNAVAILABLE
 from ingest.embedding import embed_texts, encoder
 from assistant.selectors import catalog_model_kinds, get_api_key
 from assistant.services import do_touch_api_key
@@ -57,6 +58,8 @@ def api_endpoint(method):
                 return await view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
+            except DATABASE_UNAVAILABLE:
+                raise  # a 503, not a crash: assistant.middleware answers it in OpenAI's shape
             except Exception as error:  # Django would answer its HTML 500 page, which no OpenAI client can read
                 logger.exception("%s %s failed", request.method, request.path)
                 return ApiError(500, f"The server failed: {error}", error_type="server_error").response()

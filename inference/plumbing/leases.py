@@ -23,12 +23,15 @@ def current_holder():
 
 
 def holder_is_dead(holder, alive_at):
-    """A holder on this node is dead when its process is gone; one on another node when it fell silent."""
+    """A holder is dead when it fell silent, or, on this node, at once when its process is gone. A process that
+    lives on but lost the work (its database connection broke mid-step, so the step ended without releasing
+    the lease) falls silent too, so no lease stays held by it."""
     node, _, rest = holder.partition(":")
     pid, _, started = rest.partition(":")
     if node == settings.NODE_NAME:
         try:
-            return f"{psutil.Process(int(pid)).create_time():.0f}" != started
+            if f"{psutil.Process(int(pid)).create_time():.0f}" != started:
+                return True
         except (psutil.NoSuchProcess, ValueError):
             return True
     return alive_at is None or alive_at < timezone.now() - HOLDER_SILENCE_LIMIT
