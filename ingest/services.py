@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 import numpy as np
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_BASE_DELAY_S = 30
 NO_SLOT_DELAY_S = 15
+REDIS_RETRY_DELAY_S = 5
 PROGRESS_INTERVAL_S = 1.0
 # Remembers which run of Redis the last look at the broker saw; gone when Redis came back empty.
 BROKER_RUN_KEY = "kotatsu:ingest:broker-run-id"
@@ -134,6 +136,9 @@ def do_transcribe_video(job_id):
     except NoFreeSlot:
         run.release(Job.DISCOVERED)
         raise RetryLater(NO_SLOT_DELAY_S) from None
+    except redis.RedisError as error:
+        # Redis went away under the step (download slots, model fetches): not the video's fault, no attempt counted.
+        raise run.interrupted_by_redis(error, Job.DISCOVERED) from None
     except media.MediaError as error:
         return run.fail(str(error), transient=error.transient)
     except UnsafeUrl as error:
@@ -161,6 +166,8 @@ def do_embed_video(job_id):
         with transaction.atomic():
             store_chunks(run.job.video, chunks, vectors)
             run.release(Job.INDEXED, percent=100.0, error="")
+    except redis.RedisError as error:
+        raise run.interrupted_by_redis(error, Job.CHUNKING) from None
     except JobLost:
         return False
     except Exception as error:
@@ -326,6 +333,13 @@ class JobRun:
 
     def release(self, stage, **fields):
         self.write(stage=stage, owner="", **{"percent": 0.0, **fields})
+
+    def interrupted_by_redis(self, error, stage):
+        """Hand the job back at `stage`; return the RetryLater to raise (its message goes out once Redis is back,
+        and if that fails too, beat's resend sweep sends it)."""
+        logger.warning("job %s handed back: Redis went away under it (%s)", self.job.pk, error)
+        self.release(stage)
+        return RetryLater(REDIS_RETRY_DELAY_S)
 
     def fail(self, message, transient):
         """Record a failure: a transient one is retried with exponential backoff (RetryLater), up to

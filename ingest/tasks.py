@@ -67,7 +67,12 @@ def transcribe_video(job_id):
 
 @shared_task(ignore_result=True)
 def embed_video(job_id):
-    if services.do_embed_video(job_id):
+    try:
+        indexed = services.do_embed_video(job_id)
+    except services.RetryLater as later:
+        send(embed_video, job_id, delay_s=later.delay_s)
+        return
+    if indexed:
         send(summarize_video, selectors.video_id_of_job(job_id))
 
 
