@@ -23,6 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import redis
 
 from inference.cluster import pipeline_protocol as protocol
 from inference.core.scheduler import CachesLost, GenerationStats
@@ -120,6 +121,15 @@ class PipelineStepper:
         return 0
 
     def run(self, rows):
+        """The next token; a Redis gone mid-answer ends the generation with a ClusterError saying so, never a hang."""
+        try:
+            return self.run_on_redis(rows)
+        except redis.RedisError as error:
+            raise ClusterError(
+                f"the cluster lost Redis, which carries its hidden states between nodes ({error}); ask again once it is back"
+            ) from None
+
+    def run_on_redis(self, rows):
         if not self.route:
             self.start_plan()
         for row in rows:
@@ -134,11 +144,17 @@ class PipelineStepper:
         del self.sequences[sequence_id]
         self.rng_states.pop(sequence_id, None)
         self.next_steps.pop(sequence_id, None)
-        self.release(seqs=[sequence_id])
+        try:
+            self.release(seqs=[sequence_id])
+        except redis.RedisError as error:  # the next step says so to the sequences still generating
+            logger.warning("run %s: could not release sequence %s (%s)", self.run_id, sequence_id, error)
 
     def close(self):
-        self.release()
-        self.coordinator.client.delete(self.reply_to, self.pong_to)
+        try:
+            self.release()
+            self.coordinator.client.delete(self.reply_to, self.pong_to)
+        except redis.RedisError as error:  # the stages' caches and these keys went with Redis, or expire with the run
+            logger.warning("run %s: could not release its stages (%s)", self.run_id, error)
 
     def node_names(self):
         return [stage["node"] for stage in self.route]
