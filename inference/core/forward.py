@@ -16,7 +16,9 @@ import math
 import numpy as np
 
 from inference.core.gguf_loader import LayerWeights, ModelConfig, StageWeights
+from inference.core.kernels import matmul
 from inference.core.kv_cache import Segment
+from inference.core.quantized import QuantMatrix
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -29,18 +31,11 @@ def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     return (x * weight) * (1.0 / np.sqrt(sum_squares * (1.0 / x.shape[-1]) + eps))  # [..., D]
 
 
-# Below this many rows a matmul runs as one gemv per row: OpenBLAS's sgemm repacks the whole weight
-# matrix on every call, which for 2 rows costs 2-4x a gemv, while a second gemv over a matrix just
-# read finds most of it still in the last-level cache (bench/small_batches.py; bench/RESULTS.md).
-GEMV_ROWS_BELOW = 7
-
-
-def linear(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    if len(x) == 1:
-        return (x[0] @ weight)[None]  # [I] @ [I, O] -> [1, O]
-    if len(x) < GEMV_ROWS_BELOW:
-        return np.stack([row @ weight for row in x])  # [T] x ([I] @ [I, O]) -> [T, O]
-    return x @ weight  # [T, I] @ [I, O] -> [T, O]
+def linear(x: np.ndarray, weight: tuple[QuantMatrix, ...]) -> np.ndarray:
+    """x @ W.T for W stored as row blocks of quantized matrices (see gguf_loader.LayerWeights)."""
+    if len(weight) == 1:
+        return matmul(x, weight[0])  # [T, I] @ [I, O] -> [T, O]
+    return np.concatenate([matmul(x, part) for part in weight], axis=1)  # [T, I] @ [I, O_i] -> [T, sum O_i]
 
 
 def rope_tables(positions: np.ndarray, inv_freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +156,7 @@ def forward(
         if segment.cache.length + segment.n_tokens > segment.cache.capacity:
             raise ValueError(f"KV cache full: {segment.cache.length} + {segment.n_tokens} > {segment.cache.capacity}")
 
-    x = stage.embedding[inputs] if stage.embedding is not None else inputs  # [T] -> [T, D]
+    x = stage.embedding.dequantize_rows(inputs) if stage.embedding is not None else inputs  # [T] -> [T, D]
     positions = np.concatenate(
         [np.arange(s.cache.length, s.cache.length + s.n_tokens) for s in segments]
     )  # [T]

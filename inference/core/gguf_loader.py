@@ -1,10 +1,11 @@
-"""Reading a GGUF file: model config, tensor locations, and fp32 weights for a range of layers.
+"""Reading a GGUF file: model config, tensor locations, and the quantized weights of a range of layers.
 
 The file is parsed once with gguf's GGUFReader; what we keep from it is small (config, tokenizer
 metadata, where each tensor lives). The reader itself is dropped right away because it holds
 a Python object per vocabulary entry (~150 MB for a 49k vocabulary) and a memory map of the whole
-file. Tensors are then read by byte range and dequantized one at a time with gguf.quants, so a
-pipeline stage only ever touches the bytes of its own layers.
+file. Tensors are then read by byte range, one at a time, so a pipeline stage only ever touches the
+bytes of its own layers. Matrices stay in their GGUF blocks (quantized.QuantMatrix, read by the
+kernels); only the small vectors (norms, biases, rope factors) become float32.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFReader
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
 from gguf.quants import dequantize, quant_shape_to_byte_shape
+
+from inference.core.quantized import LAYOUTS, SUPPORTED_TYPES, QuantMatrix
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3")
 
@@ -193,37 +196,52 @@ def tensor_byte_ranges(
 
 
 def layer_memory_bytes(model: GGUFModel, context_length: int) -> list[int]:
-    """Bytes each layer occupies at run time: fp32 weights plus its KV cache at `context_length`."""
+    """Bytes each layer occupies at run time: its weights as loaded plus its KV cache at `context_length`."""
     config = model.config
     kv_cache_bytes = 2 * config.n_kv_heads * config.head_dim * context_length * FLOAT32_BYTES
     return [
-        sum(int(np.prod(model.tensors[name].shape)) * FLOAT32_BYTES for name in layer_tensor_names(model, layer))
-        + kv_cache_bytes
+        sum(resident_bytes(model.tensors[name]) for name in layer_tensor_names(model, layer)) + kv_cache_bytes
         for layer in range(config.n_layers)
     ]
 
 
 def embedding_and_head_bytes(model: GGUFModel) -> tuple[int, int]:
-    """fp32 bytes of (embedding, final norm + head); the head costs only the norm when tied."""
+    """Loaded bytes of (embedding, final norm + head); the head costs only the norm when tied."""
     names = [FINAL_NORM_TENSOR] + ([] if model.config.tied_head else [HEAD_TENSOR])
-    head = sum(int(np.prod(model.tensors[n].shape)) * FLOAT32_BYTES for n in names)
-    return int(np.prod(model.tensors[EMBEDDING_TENSOR].shape)) * FLOAT32_BYTES, head
+    head = sum(resident_bytes(model.tensors[name]) for name in names)
+    return resident_bytes(model.tensors[EMBEDDING_TENSOR]), head
 
 
-# ---------------------------------------------------------------- loading fp32 weights
+def resident_bytes(info: TensorInfo) -> int:
+    """What a tensor takes once loaded: a vector as float32, a matrix in its repacked quantized blocks."""
+    if len(info.shape) == 1 or info.qtype not in SUPPORTED_TYPES:
+        return int(np.prod(info.shape)) * FLOAT32_BYTES
+    rows, cols = info.shape
+    block_size, type_size = GGML_QUANT_SIZES[info.qtype]
+    layout = LAYOUTS[info.qtype]
+    if not layout.qs:  # F16 / BF16 / F32 rows are kept as they are
+        return rows * cols // block_size * type_size
+    per_block = 2 * layout.has_d + 2 * layout.has_dmin + layout.scales + layout.qs + layout.qh
+    return rows * (cols // block_size) * per_block
+
+
+# ---------------------------------------------------------------- loading quantized weights
 
 
 @dataclass(frozen=True)
 class LayerWeights:
+    """One layer's weights. Each projection is a tuple of matrices whose outputs are concatenated: q, k and v
+    (and gate and up) share one kernel call when they share a quant type, as they mostly do."""
+
     attn_norm: np.ndarray  # [D]
-    qkv: np.ndarray  # [D, (H + 2*Hkv) * Dh], fused so one matmul projects q, k and v
+    qkv: tuple[QuantMatrix, ...]  # rows: [(H + 2*Hkv) * Dh] in all, by D columns
     qkv_bias: np.ndarray | None  # [(H + 2*Hkv) * Dh], qwen2
     q_norm: np.ndarray | None  # [Dh], qwen3
     k_norm: np.ndarray | None  # [Dh], qwen3
-    attn_out: np.ndarray  # [H * Dh, D]
+    attn_out: tuple[QuantMatrix, ...]  # [D, H * Dh]
     ffn_norm: np.ndarray  # [D]
-    gate_up: np.ndarray  # [D, 2 * F], fused gate and up projections
-    down: np.ndarray  # [F, D], a column-major view (see _load_layer)
+    gate_up: tuple[QuantMatrix, ...]  # rows: [2 * F] in all, by D columns
+    down: tuple[QuantMatrix, ...]  # [D, F]
 
 
 @dataclass(frozen=True)
@@ -234,121 +252,96 @@ class StageWeights:
     layer_range: range
     layers: list[LayerWeights]
     inv_freq: np.ndarray  # [Dh/2] rope inverse frequencies, rope_freqs factors already applied
-    embedding: np.ndarray | None  # [V, D] when this stage embeds tokens; a view of `head` when tied
+    embedding: QuantMatrix | None  # [V, D] when this stage embeds tokens (rows looked up one by one)
     final_norm: np.ndarray | None  # [D] when this stage produces logits
-    # [D, V] row-major: OpenBLAS's gemv streams this layout at ~34 GB/s against ~27 GB/s for the
-    # [V, D] one, and the head is the largest matrix a decode step reads.
-    head: np.ndarray | None
+    head: tuple[QuantMatrix, ...] | None  # [V, D]; the embedding itself when tied
 
     def n_bytes(self) -> int:
-        arrays = [self.inv_freq, self.final_norm, self.head]
-        arrays += [self.embedding] if not np.may_share_memory(self.embedding, self.head) else []
-        arrays += [a for layer in self.layers for a in vars(layer).values()]
-        return sum(a.nbytes for a in arrays if a is not None)
-
-
-class WeightArena:
-    """One allocation that holds every fp32 weight of a stage, filled tensor by tensor.
-
-    numpy asks the kernel for transparent huge pages on allocations this large; gemv over weights in
-    2 MB pages ran 5-10% faster than over separately allocated matrices of SmolLM2's shapes (fewer TLB
-    misses), and small matrices allocated one by one end up in 4 KB heap pages.
-    """
-
-    ALIGNMENT = 16  # floats: every tensor starts on a 64-byte cache line
-
-    def __init__(self, n_floats: int):
-        self.buffer = np.empty(n_floats, dtype=np.float32)  # [N]
-        self.used = 0
-
-    @classmethod
-    def floats_for(cls, shapes) -> int:
-        return sum(-(-int(np.prod(shape)) // cls.ALIGNMENT) * cls.ALIGNMENT for shape in shapes)
-
-    def place(self, values: np.ndarray) -> np.ndarray:
-        """A row-major copy of `values` (any memory layout) inside the arena."""
-        n_floats = values.size
-        if self.used + n_floats > self.buffer.size:
-            raise ValueError(f"weight arena overflow: {self.used} + {n_floats} > {self.buffer.size} floats")
-        placed = self.buffer[self.used : self.used + n_floats].reshape(values.shape)
-        placed[...] = values
-        self.used += -(-n_floats // self.ALIGNMENT) * self.ALIGNMENT
-        return placed
+        matrices = {id(m): m for layer in self.layers for part in (layer.qkv, layer.attn_out, layer.gate_up, layer.down) for m in part}
+        matrices.update({id(m): m for m in (self.head or ())})
+        if self.embedding is not None:
+            matrices[id(self.embedding)] = self.embedding  # counted once when it is also the head
+        vectors = [self.inv_freq, self.final_norm]
+        vectors += [v for layer in self.layers for v in (layer.attn_norm, layer.qkv_bias, layer.q_norm, layer.k_norm, layer.ffn_norm)]
+        return sum(m.nbytes for m in matrices.values()) + sum(v.nbytes for v in vectors if v is not None)
 
 
 def load_stage(model: GGUFModel, layers: range, with_embedding: bool, with_head: bool) -> StageWeights:
-    """Dequantize only the tensors of `layers` (plus embedding and/or head) into fp32."""
+    """Load only the tensors of `layers` (plus embedding and/or head), matrices kept quantized."""
     config = model.config
     if layers.step != 1 or layers.start < 0 or layers.stop > config.n_layers or len(layers) == 0:
         raise ValueError(f"layer range {layers} is not a non-empty slice of 0..{config.n_layers}")
-    kept = [name for name in stage_tensor_names(model, layers, with_embedding, with_head) if name != ROPE_FACTORS_TENSOR]
-    for name in kept:
+    for name in stage_tensor_names(model, layers, with_embedding, with_head):
         if name not in model.tensors:
             raise GGUFError(f"{model.path}: GGUF has no {name} tensor")
-    # A tied embedding is kept once, as the head; the arena's size counts it once too.
-    arena = WeightArena(WeightArena.floats_for(model.tensors[name].shape for name in kept))
     with open(model.path, "rb") as file:
         needs_embedding = with_embedding or (with_head and config.tied_head)
-        embedding = _read_tensor(model, file, EMBEDDING_TENSOR) if needs_embedding else None  # [V, D]
+        embedding = _read_matrix(model, file, EMBEDDING_TENSOR) if needs_embedding else None  # [V, D]
         head = None
         if with_head:
-            head_rows = embedding if config.tied_head else _read_tensor(model, file, HEAD_TENSOR)  # [V, D]
-            head = arena.place(head_rows.T)  # [V, D] -> [D, V]
-            del head_rows
-        if with_head and config.tied_head:  # the embedding is kept, if at all, as a view of the head's memory
-            embedding = head.T if with_embedding else None  # [D, V] -> [V, D]
-        elif with_embedding:
-            embedding = arena.place(embedding)  # [V, D]
-        _release_freed_memory()
-        loaded_layers = []
-        for layer in layers:
-            loaded_layers.append(_load_layer(model, file, layer, arena))
-            _release_freed_memory()
-        final_norm = arena.place(_read_tensor(model, file, FINAL_NORM_TENSOR)) if with_head else None
+            head = (embedding if config.tied_head else _read_matrix(model, file, HEAD_TENSOR),)  # [V, D]
+        loaded_layers = [_load_layer(model, file, layer) for layer in layers]
+        final_norm = _read_vector(model, file, FINAL_NORM_TENSOR) if with_head else None
         inv_freq = _rope_inverse_frequencies(model, file)
+    _release_freed_memory()
     return StageWeights(
         config=config,
         layer_range=layers,
         layers=loaded_layers,
         inv_freq=inv_freq,
-        embedding=embedding,
+        embedding=embedding if with_embedding else None,
         final_norm=final_norm,
         head=head,
     )
 
 
-def _load_layer(model: GGUFModel, file, layer: int, arena: WeightArena) -> LayerWeights:
+def _load_layer(model: GGUFModel, file, layer: int) -> LayerWeights:
     config = model.config
 
-    def tensor(suffix: str) -> np.ndarray:
-        return _read_tensor(model, file, f"blk.{layer}.{suffix}")
+    def raw(suffix: str) -> tuple[TensorInfo, np.ndarray]:
+        return _read_matrix_bytes(model, file, f"blk.{layer}.{suffix}")
+
+    def vector(suffix: str) -> np.ndarray:
+        return _read_vector(model, file, f"blk.{layer}.{suffix}")
 
     def optional(suffix: str) -> np.ndarray | None:
-        return tensor(suffix) if f"blk.{layer}.{suffix}" in model.tensors else None
+        return vector(suffix) if f"blk.{layer}.{suffix}" in model.tensors else None
 
-    def placed(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else arena.place(values)
-
-    q, k, v = tensor("attn_q.weight"), tensor("attn_k.weight"), tensor("attn_v.weight")  # [out, D] each
+    q, k, v = raw("attn_q.weight"), raw("attn_k.weight"), raw("attn_v.weight")  # rows [out, D] each
     if config.architecture == "llama":
-        # llama.cpp's converter permutes llama's q/k rows to rotate adjacent pairs; undoing it lets
-        # every architecture share the rotate-halves rope, exactly as transformers does on load.
-        q = _unpermute_rope_rows(q, config.n_heads)
-        k = _unpermute_rope_rows(k, config.n_kv_heads)
+        # llama.cpp's converter permutes llama's q/k rows to rotate adjacent pairs; undoing it (on whole rows
+        # of blocks, so nothing is dequantized) lets every architecture share the rotate-halves rope, exactly
+        # as transformers does on load.
+        q = (q[0], _unpermute_rope_rows(q[1], config.n_heads))
+        k = (k[0], _unpermute_rope_rows(k[1], config.n_kv_heads))
     biases = [optional("attn_q.bias"), optional("attn_k.bias"), optional("attn_v.bias")]
     return LayerWeights(
-        attn_norm=arena.place(tensor("attn_norm.weight")),
-        qkv=arena.place(np.concatenate([q, k, v]).T),  # [(H+2Hkv)*Dh, D] -> [D, (H+2Hkv)*Dh]
-        qkv_bias=placed(np.concatenate(biases)) if all(b is not None for b in biases) else None,
-        q_norm=placed(optional("attn_q_norm.weight")),
-        k_norm=placed(optional("attn_k_norm.weight")),
-        attn_out=arena.place(tensor("attn_output.weight").T),  # [D, H*Dh] -> [H*Dh, D]
-        ffn_norm=arena.place(tensor("ffn_norm.weight")),
-        gate_up=arena.place(np.concatenate([tensor("ffn_gate.weight"), tensor("ffn_up.weight")]).T),  # [2F, D] -> [D, 2F]
-        # A transposed view, not a copy: OpenBLAS's gemv streams a [D, F] row-major matrix at nearly
-        # twice the bandwidth of the [F, D] one (measured: 112 vs 194 us for SmolLM2's shape).
-        down=arena.place(tensor("ffn_down.weight")).T,  # [D, F] -> [F, D]
+        attn_norm=vector("attn_norm.weight"),
+        qkv=_stacked_rows(model, [q, k, v]),  # [(H+2Hkv)*Dh, D]
+        qkv_bias=np.concatenate(biases) if all(b is not None for b in biases) else None,
+        q_norm=optional("attn_q_norm.weight"),
+        k_norm=optional("attn_k_norm.weight"),
+        attn_out=_stacked_rows(model, [raw("attn_output.weight")]),  # [D, H*Dh]
+        ffn_norm=vector("ffn_norm.weight"),
+        gate_up=_stacked_rows(model, [raw("ffn_gate.weight"), raw("ffn_up.weight")]),  # [2F, D]
+        down=_stacked_rows(model, [raw("ffn_down.weight")]),  # [D, F]
     )
+
+
+def _stacked_rows(model: GGUFModel, parts: list[tuple[TensorInfo, np.ndarray]]) -> tuple[QuantMatrix, ...]:
+    """The matrices' rows one after another: neighbours of one quant type become one matrix (one kernel call)."""
+    stacked = []
+    run = [parts[0]]
+    for part in parts[1:] + [None]:
+        if part is not None and part[0].qtype == run[0][0].qtype:
+            run.append(part)
+            continue
+        qtype, cols = run[0][0].qtype, run[0][0].shape[1]
+        rows = sum(info.shape[0] for info, _ in run)
+        block_bytes = np.concatenate([raw.reshape(info.shape[0], -1) for info, raw in run])  # [rows, row bytes]
+        stacked.append(_quant_matrix(model, run[0][0].name, qtype, (rows, cols), block_bytes))
+        run = [part]
+    return tuple(stacked)
 
 
 def _release_freed_memory() -> None:
@@ -361,10 +354,11 @@ def _release_freed_memory() -> None:
         _MALLOC_TRIM(0)
 
 
-def _unpermute_rope_rows(weight: np.ndarray, n_heads: int) -> np.ndarray:
-    rows_per_half = weight.shape[0] // n_heads // 2
-    # [H*Dh, D] -> [H, Dh/2, 2, D] -> [H, 2, Dh/2, D] -> [H*Dh, D]
-    return weight.reshape(n_heads, rows_per_half, 2, -1).swapaxes(1, 2).reshape(weight.shape)
+def _unpermute_rope_rows(rows: np.ndarray, n_heads: int) -> np.ndarray:
+    """Reorder whole rows (of values or of block bytes) from llama.cpp's interleaved rope order."""
+    rows_per_half = rows.shape[0] // n_heads // 2
+    # [H*Dh, R] -> [H, Dh/2, 2, R] -> [H, 2, Dh/2, R] -> [H*Dh, R]
+    return rows.reshape(n_heads, rows_per_half, 2, -1).swapaxes(1, 2).reshape(rows.shape)
 
 
 def _rope_inverse_frequencies(model: GGUFModel, file) -> np.ndarray:
@@ -373,23 +367,48 @@ def _rope_inverse_frequencies(model: GGUFModel, file) -> np.ndarray:
     inv_freq = 1.0 / config.rope_theta**exponents  # [Dh/2]
     if ROPE_FACTORS_TENSOR in model.tensors:
         # Llama 3.x stores its long-context frequency scaling as per-frequency divisors.
-        inv_freq = inv_freq / _read_tensor(model, file, ROPE_FACTORS_TENSOR).astype(np.float64)  # [Dh/2]
+        inv_freq = inv_freq / _read_vector(model, file, ROPE_FACTORS_TENSOR).astype(np.float64)  # [Dh/2]
     return inv_freq.astype(np.float32)
 
 
-def _read_tensor(model: GGUFModel, file, name: str) -> np.ndarray:
-    if name not in model.tensors:
-        raise GGUFError(f"{model.path}: GGUF has no {name} tensor")
+def _read_matrix_bytes(model: GGUFModel, file, name: str) -> tuple[TensorInfo, np.ndarray]:
+    """A matrix's GGUF block bytes, one row of blocks per row: uint8 [rows, row bytes]."""
     info = model.tensors[name]
-    file.seek(info.offset)
-    raw = np.frombuffer(file.read(info.n_bytes), dtype=np.uint8)  # [n_bytes]
-    if raw.size != info.n_bytes:
-        raise GGUFError(f"{model.path}: truncated GGUF file (tensor {name} is cut short)")
+    if len(info.shape) != 2:
+        raise GGUFError(f"{model.path}: tensor {name} has shape {info.shape}, expected a matrix")
+    return info, _read_bytes(model, file, info).reshape(info.shape[0], -1)  # [n_bytes] -> [rows, row bytes]
+
+
+def _read_matrix(model: GGUFModel, file, name: str) -> QuantMatrix:
+    info, block_bytes = _read_matrix_bytes(model, file, name)
+    return _quant_matrix(model, name, info.qtype, info.shape, block_bytes)
+
+
+def _quant_matrix(model: GGUFModel, name: str, qtype, shape: tuple[int, int], block_bytes: np.ndarray) -> QuantMatrix:
+    if qtype not in SUPPORTED_TYPES:
+        raise GGUFError(f"{model.path}: tensor {name} has type {qtype.name}, which the engine cannot dequantize")
     try:
-        byte_shape = quant_shape_to_byte_shape(info.shape, info.qtype)
-        values = dequantize(raw.reshape(byte_shape), info.qtype)  # [*byte_shape] -> [*shape]
+        return QuantMatrix.from_gguf_bytes(qtype, shape, block_bytes)
+    except ValueError as error:
+        raise GGUFError(f"{model.path}: tensor {name}: {error}") from None
+
+
+def _read_vector(model: GGUFModel, file, name: str) -> np.ndarray:
+    """A small tensor (norm, bias, rope factors) as float32."""
+    info = model.tensors[name]
+    raw = _read_bytes(model, file, info)  # [n_bytes]
+    try:
+        values = dequantize(raw.reshape(quant_shape_to_byte_shape(info.shape, info.qtype)), info.qtype)  # -> [*shape]
     except (NotImplementedError, KeyError):
         raise GGUFError(
             f"{model.path}: tensor {name} has type {info.qtype.name}, which gguf.quants cannot dequantize"
         ) from None
     return np.ascontiguousarray(values.reshape(info.shape), dtype=np.float32)
+
+
+def _read_bytes(model: GGUFModel, file, info: TensorInfo) -> np.ndarray:
+    file.seek(info.offset)
+    raw = np.fromfile(file, dtype=np.uint8, count=info.n_bytes)  # [n_bytes]
+    if raw.size != info.n_bytes:
+        raise GGUFError(f"{model.path}: truncated GGUF file (tensor {info.name} is cut short)")
+    return raw

@@ -12,6 +12,7 @@ from inference.core.gguf_loader import (
     layer_memory_bytes,
     load_stage,
     read_gguf,
+    stage_tensor_names,
     tensor_byte_ranges,
 )
 from inference.core.kv_cache import KVCache, Segment
@@ -63,10 +64,17 @@ def test_a_stage_reads_none_of_the_bytes_outside_its_layers(tmp_path, smollm2_gg
     clean = load_stage(model, layers, with_embedding=False, with_head=False)
     from_garbled = load_stage(read_gguf(garbled), layers, with_embedding=False, with_head=False)
     for clean_layer, garbled_layer in zip(clean.layers, from_garbled.layers):
-        for name, array in vars(clean_layer).items():
-            if array is not None:
-                np.testing.assert_array_equal(getattr(garbled_layer, name), array)
+        for name, weight in vars(clean_layer).items():
+            if weight is not None:
+                np.testing.assert_array_equal(values(getattr(garbled_layer, name)), values(weight))
     assert clean.embedding is None and clean.head is None
+
+
+def values(weight):
+    """A vector as it is, a stack of quantized matrices as the float32 values it stands for."""
+    if isinstance(weight, np.ndarray):
+        return weight
+    return np.concatenate([matrix.dequantize_rows(np.arange(matrix.rows)) for matrix in weight])  # [rows, cols]
 
 
 def test_byte_ranges_list_exactly_the_stage_tensors_as_stored_in_the_file(smollm2_gguf):
@@ -85,7 +93,7 @@ def test_byte_ranges_list_exactly_the_stage_tensors_as_stored_in_the_file(smollm
         assert stored[name] == (offset, length)
 
 
-def test_layer_memory_is_fp32_weights_plus_kv_cache_and_matches_what_loading_allocates(smollm2_gguf):
+def test_layer_memory_is_quantized_weights_plus_kv_cache_and_matches_what_loading_allocates(smollm2_gguf):
     model = read_gguf(smollm2_gguf)
     config = model.config
     per_layer = layer_memory_bytes(model, context_length=2048)
@@ -93,6 +101,7 @@ def test_layer_memory_is_fp32_weights_plus_kv_cache_and_matches_what_loading_all
     stage = load_stage(model, range(4, 6), with_embedding=False, with_head=False)
     assert len(per_layer) == config.n_layers
     assert per_layer[4] + per_layer[5] - 2 * kv_cache == stage.n_bytes() - stage.inv_freq.nbytes
+    assert stage.n_bytes() < 1.01 * sum(model.tensors[name].n_bytes for name in stage_tensor_names(model, range(4, 6), False, False))
     embedding, head = embedding_and_head_bytes(model)
-    assert embedding == config.vocab_size * config.d_model * FLOAT32_BYTES
+    assert embedding == model.tensors["token_embd.weight"].n_bytes  # Q8_0 rows, as stored
     assert head == config.d_model * FLOAT32_BYTES  # tied: only the final norm is extra

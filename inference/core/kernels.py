@@ -1,0 +1,505 @@
+"""Compiled (numba) kernels for QuantMatrix: x @ W.T without ever holding W in float32.
+
+    matmul(x float32 [T, cols], w QuantMatrix) -> float32 [T, rows]
+
+- T <= FEW_ROWS_MAX (decode, small batches): each thread takes a chunk of output rows, dequantizes
+  them 4 at a time into a float32 scratch that stays in cache, and dots them with all T rows of x.
+  Each weight byte is read from memory once for all T; the dots are vectorised FMA loops.
+- T > FEW_ROWS_MAX (prefill): a panel of rows is dequantized into a reused float32 buffer, then BLAS
+  sgemm multiplies it (there the flops dominate, and BLAS blocks them best).
+- KOTATSU_KERNELS=numpy: the pure-numpy reference of inference.core.quantized instead.
+
+Each quant type has one compiled row dequantizer; the drivers pick it by an integer type code, so they
+are compiled once for all types (the five arrays of a QuantMatrix have the same types whatever its
+quant type). Compiled code is cached on disk in NUMBA_CACHE_DIR (default $VAR_DIR/numba-cache).
+"""
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from gguf import GGML_QUANT_SIZES
+
+# Unless the caller chose one, compiled kernels are cached under VAR_DIR like all runtime state.
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.abspath(os.environ.get("VAR_DIR", "var")), "numba-cache"))
+
+import numba  # noqa: E402
+from llvmlite import ir  # noqa: E402
+from numba import njit, prange, types  # noqa: E402
+from numba.core.errors import TypingError  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
+from threadpoolctl import ThreadpoolController  # noqa: E402
+
+from inference.core.quantized import (  # noqa: E402
+    SUPPORTED_TYPES,
+    Q,
+    QuantMatrix,
+    reference_matmul,
+    use_numpy_kernels,
+)
+
+# numba reads its environment at its first import, which may have come before this module's.
+numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+# Up to this T the few-rows kernel beats dequantize + BLAS (measured on 8960 x 1536 Q4_K: equal at
+# T = 64 on one thread, 20 % faster at T = 32 on two).
+FEW_ROWS_MAX = 32
+# Output rows dequantized together by the few-rows kernel (dots4 is written for 4).
+ROW_GROUP = 4
+# float32 bytes of one dequantized panel for the BLAS path (measured: 1 MB panels halve sgemm's speed).
+PANEL_BYTES = 4 << 20
+TYPE_CODES = {qtype: code for code, qtype in enumerate(SUPPORTED_TYPES)}
+# The codes as plain globals: numba freezes them into the compiled code as constants.
+Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 = (TYPE_CODES[t] for t in (Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0))
+Q2_K, Q3_K, Q4_K, Q5_K, Q6_K = (TYPE_CODES[t] for t in (Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K))
+F16, BF16, F32 = (TYPE_CODES[t] for t in (Q.F16, Q.BF16, Q.F32))
+
+COMPILE = dict(cache=True, nogil=True)
+F32_ZERO = np.float32(0.0)
+
+
+# --- vector building blocks, written in LLVM IR ----------------------------------------------------
+# numba leaves the per-block loops of these formats scalar: a 16- or 32-weight loop is fully unrolled,
+# and the SLP vectoriser then gives up because it cannot prove the float32 output does not alias the
+# quant bytes. So the one step that matters, "16 packed fields -> 16 scaled float32", is emitted here
+# as plain LLVM vector IR (<16 x i8> -> <16 x i32> -> <16 x float>), which LLVM lowers to AVX-512,
+# AVX2 or NEON alike. Everything around it stays numba.
+
+I8, I32, F32_IR = ir.IntType(8), ir.IntType(32), ir.FloatType()
+LANES = 16
+
+
+@intrinsic
+def f16(typingctx, bits):
+    """float16 bits (uint16) -> float32: an exact `fpext half` (one vcvtph2ps with F16C)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), F32_IR)
+
+    return types.float32(types.uint16), codegen
+
+
+@intrinsic
+def bits_to_f32(typingctx, bits):
+    """Reinterpret uint32 bits as float32 (numba has no scalar bit cast)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], F32_IR)
+
+    return types.float32(types.uint32), codegen
+
+
+def unpack16(low_mask, high="none", high_mask=0, high_pos=0, signed=False, with_min=False):
+    """An intrinsic writing 16 float32 values of one (sub-)block:
+
+        out[at + i] = float(q_i - offset) * scale (+ minimum)            for i in 0..15
+        q_i = (low[low_at + i] >> low_shift) & low_mask                   (sign-extended byte when signed)
+              | ((high[high_at + i] >> high_shift) & high_mask) << high_pos     high="bytes"
+              | ((high's uint32 at high_at >> (high_shift + i)) & 1) << 4       high="bits32" (Q5_0/Q5_1)
+
+    low/high/out are C-contiguous arrays indexed flat. q - offset and its product with a float16-derived
+    scale are exact in float32, and a minimum is added once: the result is gguf's value bit for bit.
+    """
+
+    @intrinsic
+    def unpack(typingctx, out, at, low, low_at, low_shift, high_array, high_at, high_shift, offset, scale, minimum):
+        if not all(isinstance(a, types.Array) and a.layout == "C" for a in (out, low, high_array)):
+            raise TypingError("unpack16 indexes C-contiguous arrays flat")
+        signature = types.void(
+            out, types.intp, low, types.intp, types.intp, high_array, types.intp, types.intp, types.intp,
+            types.float32, types.float32,
+        )
+
+        def codegen(context, builder, signature, args):
+            out_v, at_v, low_v, low_at_v, low_shift_v, high_v, high_at_v, high_shift_v, offset_v, scale_v, min_v = args
+
+            def vector(element):
+                return ir.VectorType(element, LANES)
+
+            def splat(value, element):
+                one = builder.insert_element(ir.Constant(vector(element), ir.Undefined), value, ir.Constant(I32, 0))
+                return builder.shuffle_vector(one, ir.Constant(vector(element), ir.Undefined),
+                                              ir.Constant(vector(I32), [0] * LANES))
+
+            def const(value):
+                return splat(ir.Constant(I32, value), I32)
+
+            def pointer(array_type, array, start, element):
+                data = context.make_array(array_type)(context, builder, array).data
+                return builder.bitcast(builder.gep(data, [start], inbounds=True), element.as_pointer())
+
+            def load_bytes(array_type, array, start):
+                return builder.load(pointer(array_type, array, start, vector(I8)), align=1)
+
+            raw = load_bytes(signature.args[2], low_v, low_at_v)  # <16 x i8>
+            if signed:
+                q = builder.sext(raw, vector(I32))
+            else:
+                q = builder.lshr(builder.zext(raw, vector(I32)), splat(builder.trunc(low_shift_v, I32), I32))
+                q = builder.and_(q, const(low_mask))
+            if high == "bytes":
+                h = builder.zext(load_bytes(signature.args[5], high_v, high_at_v), vector(I32))
+                h = builder.and_(builder.lshr(h, splat(builder.trunc(high_shift_v, I32), I32)), const(high_mask))
+                q = builder.or_(q, builder.shl(h, const(high_pos)))
+            elif high == "bits32":
+                word = builder.load(pointer(signature.args[5], high_v, high_at_v, I32), align=1)
+                lane = ir.Constant(vector(I32), list(range(LANES)))
+                shifts = builder.add(lane, splat(builder.trunc(high_shift_v, I32), I32))
+                h = builder.and_(builder.lshr(splat(word, I32), shifts), const(1))
+                q = builder.or_(q, builder.shl(h, const(4)))
+            q = builder.sub(q, splat(builder.trunc(offset_v, I32), I32))
+            values = builder.fmul(builder.sitofp(q, vector(F32_IR)), splat(scale_v, F32_IR))
+            if with_min:
+                values = builder.fadd(values, splat(min_v, F32_IR))
+            builder.store(values, pointer(signature.args[0], out_v, at_v, vector(F32_IR)), align=4)
+            return context.get_dummy_value()
+
+        return signature, codegen
+
+    return unpack
+
+
+NIBBLES = unpack16(15)  # Q4_0
+NIBBLES_MIN = unpack16(15, with_min=True)  # Q4_1, Q4_K
+NIBBLES_BIT = unpack16(15, high="bits32")  # Q5_0
+NIBBLES_BIT_MIN = unpack16(15, high="bits32", with_min=True)  # Q5_1
+NIBBLES_HIGH_BIT_MIN = unpack16(15, high="bytes", high_mask=1, high_pos=4, with_min=True)  # Q5_K
+NIBBLES_HIGH_CRUMB = unpack16(15, high="bytes", high_mask=3, high_pos=4)  # Q6_K
+CRUMBS_MIN = unpack16(3, with_min=True)  # Q2_K
+CRUMBS_HIGH_BIT = unpack16(3, high="bytes", high_mask=1, high_pos=2)  # Q3_K
+SIGNED_BYTES = unpack16(0, signed=True)  # Q8_0
+
+
+# --- one row of each type -> float32 [cols] ------------------------------------------------------
+# Each writes row r into `out` [cols], calling an unpack16 per 16 weights. Byte positions are flat
+# indices into the C-contiguous [rows, nb, bytes] arrays. Formulas follow gguf.quants (see unpack16).
+
+
+@njit(**COMPILE)
+def row_q4_0(d, qs, r, out):
+    # byte j of a block: weight j (low nibble) and weight 16 + j (high nibble)
+    nb = qs.shape[1]
+    for b in range(nb):
+        scale, at = f16(d[r, b]), (r * nb + b) * 16
+        NIBBLES(out, 32 * b, qs, at, 0, qs, 0, 0, 8, scale, F32_ZERO)
+        NIBBLES(out, 32 * b + 16, qs, at, 4, qs, 0, 0, 8, scale, F32_ZERO)
+
+
+@njit(**COMPILE)
+def row_q4_1(d, dmin, qs, r, out):
+    nb = qs.shape[1]
+    for b in range(nb):
+        scale, minimum, at = f16(d[r, b]), f16(dmin[r, b]), (r * nb + b) * 16
+        NIBBLES_MIN(out, 32 * b, qs, at, 0, qs, 0, 0, 0, scale, minimum)
+        NIBBLES_MIN(out, 32 * b + 16, qs, at, 4, qs, 0, 0, 0, scale, minimum)
+
+
+@njit(**COMPILE)
+def row_q5_0(d, qs, qh, r, out):
+    # bit j of the block's little-endian uint32 qh is the fifth bit of weight j
+    nb = qs.shape[1]
+    for b in range(nb):
+        scale, at, high_at = f16(d[r, b]), (r * nb + b) * 16, (r * nb + b) * 4
+        NIBBLES_BIT(out, 32 * b, qs, at, 0, qh, high_at, 0, 16, scale, F32_ZERO)
+        NIBBLES_BIT(out, 32 * b + 16, qs, at, 4, qh, high_at, 16, 16, scale, F32_ZERO)
+
+
+@njit(**COMPILE)
+def row_q5_1(d, dmin, qs, qh, r, out):
+    nb = qs.shape[1]
+    for b in range(nb):
+        scale, minimum = f16(d[r, b]), f16(dmin[r, b])
+        at, high_at = (r * nb + b) * 16, (r * nb + b) * 4
+        NIBBLES_BIT_MIN(out, 32 * b, qs, at, 0, qh, high_at, 0, 0, scale, minimum)
+        NIBBLES_BIT_MIN(out, 32 * b + 16, qs, at, 4, qh, high_at, 16, 0, scale, minimum)
+
+
+@njit(**COMPILE)
+def row_q8_0(d, qs, r, out):
+    nb = qs.shape[1]
+    for b in range(nb):
+        scale, at = f16(d[r, b]), (r * nb + b) * 32
+        SIGNED_BYTES(out, 32 * b, qs, at, 0, qs, 0, 0, 0, scale, F32_ZERO)
+        SIGNED_BYTES(out, 32 * b + 16, qs, at + 16, 0, qs, 0, 0, 0, scale, F32_ZERO)
+
+
+@njit(**COMPILE)
+def row_q2_k(d, dmin, scales, qs, r, out):
+    # 16 sub-blocks of 16; in each half of 128 weights, bits 2p..2p+1 of its 32 qs bytes are weights
+    # 32p..32p+31. scales byte: low nibble scale, high nibble min.
+    nb = qs.shape[1]
+    for b in range(nb):
+        block_scale, block_min = f16(d[r, b]), f16(dmin[r, b])
+        for sub in range(16):
+            half, p, sixteenth = sub // 8, (sub % 8) // 2, sub % 2
+            packed = scales[r, b, sub]
+            scale = block_scale * np.float32(packed & 15)
+            minimum = -(block_min * np.float32(packed >> 4))
+            at = (r * nb + b) * 64 + 32 * half + 16 * sixteenth
+            CRUMBS_MIN(out, 256 * b + 16 * sub, qs, at, 2 * p, qs, 0, 0, 0, scale, minimum)
+
+
+@njit(**COMPILE)
+def row_q3_k(d, scales, qs, qh, r, out):
+    # Q2_K's low bits; bit 4*half + p of hmask byte j is the third bit of weight 32(4*half + p) + j,
+    # and a 0 there means -4: q = (low | high << 2) - 4.
+    nb = qs.shape[1]
+    for b in range(nb):
+        block_scale = f16(d[r, b])
+        for sub in range(16):
+            half, p, sixteenth = sub // 8, (sub % 8) // 2, sub % 2
+            scale = block_scale * (np.float32(scales[r, b, sub]) - np.float32(32.0))
+            at = (r * nb + b) * 64 + 32 * half + 16 * sixteenth
+            high_at = (r * nb + b) * 32 + 16 * sixteenth
+            CRUMBS_HIGH_BIT(out, 256 * b + 16 * sub, qs, at, 2 * p, qh, high_at, 4 * half + p, 4, scale, F32_ZERO)
+
+
+@njit(**COMPILE)
+def row_q4_k(d, dmin, scales, qs, r, out):
+    # 8 sub-blocks of 32: scales[:8] scales, scales[8:] mins. Byte j of the s-th 32-byte run of qs holds
+    # weight 64s + j (low nibble) and 64s + 32 + j (high nibble).
+    nb = qs.shape[1]
+    for b in range(nb):
+        block_scale, block_min = f16(d[r, b]), f16(dmin[r, b])
+        for sub in range(8):
+            scale = block_scale * np.float32(scales[r, b, sub])
+            minimum = -(block_min * np.float32(scales[r, b, 8 + sub]))
+            at = (r * nb + b) * 128 + 32 * (sub // 2)
+            for sixteenth in range(2):
+                NIBBLES_MIN(out, 256 * b + 32 * sub + 16 * sixteenth, qs, at + 16 * sixteenth, 4 * (sub % 2),
+                            qs, 0, 0, 0, scale, minimum)
+
+
+@njit(**COMPILE)
+def row_q5_k(d, dmin, scales, qs, qh, r, out):
+    # Q4_K plus a fifth bit: bit `sub` of qh byte j belongs to weight 32 * sub + j.
+    nb = qs.shape[1]
+    for b in range(nb):
+        block_scale, block_min = f16(d[r, b]), f16(dmin[r, b])
+        for sub in range(8):
+            scale = block_scale * np.float32(scales[r, b, sub])
+            minimum = -(block_min * np.float32(scales[r, b, 8 + sub]))
+            at = (r * nb + b) * 128 + 32 * (sub // 2)
+            for sixteenth in range(2):
+                NIBBLES_HIGH_BIT_MIN(out, 256 * b + 32 * sub + 16 * sixteenth, qs, at + 16 * sixteenth,
+                                     4 * (sub % 2), qh, (r * nb + b) * 32 + 16 * sixteenth, sub, 0, scale, minimum)
+
+
+@njit(**COMPILE)
+def row_q6_k(d, scales, qs, qh, r, out):
+    # Weight 128*half + 32p + j: low nibble of qs[64*half + 32(p % 2) + j] (high nibble for p >= 2), top
+    # two bits from bits 2p of qh[32*half + j]; q - 32 times one of 16 int8 scales (one per 16 weights).
+    nb = qs.shape[1]
+    for b in range(nb):
+        block_scale = f16(d[r, b])
+        for sub in range(16):
+            half, p, sixteenth = sub // 8, (sub % 8) // 2, sub % 2
+            scale = block_scale * np.float32(np.int8(scales[r, b, sub]))
+            at = (r * nb + b) * 128 + 64 * half + 32 * (p % 2) + 16 * sixteenth
+            high_at = (r * nb + b) * 64 + 32 * half + 16 * sixteenth
+            NIBBLES_HIGH_CRUMB(out, 256 * b + 16 * sub, qs, at, 4 * (p // 2), qh, high_at, 2 * p, 32, scale, F32_ZERO)
+
+
+@njit(**COMPILE)
+def row_f16(qs, r, out):
+    halves = qs[r, 0].view(np.uint16)  # [cols]
+    for j in range(out.size):
+        out[j] = f16(halves[j])
+
+
+@njit(**COMPILE)
+def row_bf16(qs, r, out):
+    halves = qs[r, 0].view(np.uint16)  # [cols]
+    for j in range(out.size):
+        out[j] = bits_to_f32(np.uint32(halves[j]) << np.uint32(16))
+
+
+@njit(**COMPILE)
+def row_f32(qs, r, out):
+    out[:] = qs[r, 0].view(np.float32)  # [cols]
+
+
+@njit(**COMPILE)
+def dequantize_row(code, d, dmin, scales, qs, qh, r, out):
+    """Row r of a matrix of type `code` -> out float32 [cols]."""
+    if code == Q4_K:
+        row_q4_k(d, dmin, scales, qs, r, out)
+    elif code == Q6_K:
+        row_q6_k(d, scales, qs, qh, r, out)
+    elif code == Q4_1:
+        row_q4_1(d, dmin, qs, r, out)
+    elif code == Q8_0:
+        row_q8_0(d, qs, r, out)
+    elif code == Q4_0:
+        row_q4_0(d, qs, r, out)
+    elif code == Q5_K:
+        row_q5_k(d, dmin, scales, qs, qh, r, out)
+    elif code == Q5_0:
+        row_q5_0(d, qs, qh, r, out)
+    elif code == Q5_1:
+        row_q5_1(d, dmin, qs, qh, r, out)
+    elif code == Q3_K:
+        row_q3_k(d, scales, qs, qh, r, out)
+    elif code == Q2_K:
+        row_q2_k(d, dmin, scales, qs, r, out)
+    elif code == F16:
+        row_f16(qs, r, out)
+    elif code == BF16:
+        row_bf16(qs, r, out)
+    else:
+        row_f32(qs, r, out)
+
+
+# --- drivers --------------------------------------------------------------------------------------
+
+
+@njit(**COMPILE)
+def dequantize_rows_kernel(code, d, dmin, scales, qs, qh, row_indices, out):
+    """out[i] = row row_indices[i] of W, on the calling thread: prefill calls it from one thread per
+    panel, and an embedding lookup is a few rows (~1 ms per 10M weights on one core)."""
+    for i in range(row_indices.size):
+        dequantize_row(code, d, dmin, scales, qs, qh, row_indices[i], out[i])  # [cols]
+
+
+@njit(inline="always", **COMPILE)
+def dots4(rows, x, t, out, i):
+    """out[t, i:i+4] = rows [4, cols] . x[t]: the four dots share each load of x."""
+    a0 = a1 = a2 = a3 = F32_ZERO
+    for j in range(x.shape[1]):
+        xj = x[t, j]
+        a0 += rows[0, j] * xj
+        a1 += rows[1, j] * xj
+        a2 += rows[2, j] * xj
+        a3 += rows[3, j] * xj
+    out[t, i], out[t, i + 1], out[t, i + 2], out[t, i + 3] = a0, a1, a2, a3
+
+
+@njit(parallel=True, fastmath=True, **COMPILE)
+def few_rows_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
+    """out [T, rows] = x [T, cols] @ W.T for small T.
+
+    Each chunk of output rows is dequantized ROW_GROUP rows at a time into a scratch [ROW_GROUP, cols]
+    that stays in L1/L2: each weight byte is read from memory once for all T rows of x, and each load
+    of x serves ROW_GROUP rows.
+    """
+    rows, (steps, cols) = qs.shape[0], x.shape
+    for chunk in prange(n_chunks):
+        # A few chunks per thread balance uneven thread speeds; each allocates its scratch once.
+        scratch = np.empty((ROW_GROUP, cols), np.float32)  # [ROW_GROUP, cols]
+        start, stop = chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks
+        for i in range(start, stop, ROW_GROUP):
+            group = min(ROW_GROUP, stop - i)
+            for k in range(group):
+                dequantize_row(code, d, dmin, scales, qs, qh, i + k, scratch[k])
+            for t in range(steps):
+                if group == ROW_GROUP:
+                    dots4(scratch, x, t, out, i)
+                    continue
+                for k in range(group):
+                    acc = F32_ZERO
+                    for j in range(cols):
+                        acc += scratch[k, j] * x[t, j]  # [cols] . [cols] -> scalar
+                    out[t, i + k] = acc
+
+
+def arrays(w):
+    return TYPE_CODES[w.qtype], w.d, w.dmin, w.scales, w.qs, w.qh
+
+
+def dequantize_rows_into(w, row_indices, out):
+    """out[i] = row row_indices[i] of w, compiled (QuantMatrix.dequantize_rows/_panel land here)."""
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    dequantize_rows_kernel(*arrays(w), np.ascontiguousarray(row_indices, dtype=np.int64), out)
+
+
+def matmul(x, w: QuantMatrix):
+    """x @ W.T: float32 [T, cols] @ [cols, rows] -> float32 [T, rows]."""
+    x = np.ascontiguousarray(x, dtype=np.float32)  # [T, cols]
+    if x.ndim != 2 or x.shape[1] != w.cols:
+        raise ValueError(f"x {x.shape} does not match a [{w.rows}, {w.cols}] matrix")
+    if use_numpy_kernels():
+        return reference_matmul(x, w)
+    out = np.empty((x.shape[0], w.rows), np.float32)  # [T, rows]
+    if x.shape[0] <= FEW_ROWS_MAX:
+        # numba's thread count is per calling thread: a worker thread would start with the whole pool.
+        if numba.get_num_threads() != THREADS:
+            numba.set_num_threads(THREADS)
+        few_rows_kernel(*arrays(w), x, out, min(w.rows, 4 * THREADS))
+        return out
+    prefill_matmul(x, w, out)
+    return out
+
+
+def prefill_matmul(x, w, out):
+    """out [T, rows] = x [T, cols] @ W.T for large T: panels of rows are dequantized, then multiplied by
+    BLAS sgemm, one panel per task on THREADS Python threads, BLAS itself on one thread each.
+
+    Not BLAS's own threads: after each call OpenBLAS's workers spin for ~0.1 s waiting for more work,
+    which would starve the numba threads of the decode steps that follow (measured: 12 ms instead of
+    1 ms per 8960 x 1536 matmul). Python threads run this in parallel: the compiled dequantizer and
+    numpy's matmul both release the GIL.
+    """
+    panel_rows = min(w.rows, max(16, PANEL_BYTES // (4 * w.cols)))
+
+    def multiply_panel(start):
+        stop = min(w.rows, start + panel_rows)
+        panel = getattr(PANEL_BUFFERS, "panel", None)
+        if panel is None or panel.size < panel_rows * w.cols:
+            panel = PANEL_BUFFERS.panel = np.empty(panel_rows * w.cols, np.float32)  # reused by this thread
+        panel = panel[: (stop - start) * w.cols].reshape(stop - start, w.cols)  # [P, cols]
+        dequantize_rows_into(w, np.arange(start, stop), panel)
+        np.matmul(x, panel.T, out=out[:, start:stop])  # [T, cols] @ [cols, P] -> [T, P]
+
+    with BLAS.limit(limits=1):
+        list(PANEL_POOL.map(multiply_panel, range(0, w.rows, panel_rows)))
+
+
+# --- threads --------------------------------------------------------------------------------------
+
+
+def threads_from_env():
+    value = os.environ.get("KOTATSU_THREADS", "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0))
+    if not value.isdigit() or not 1 <= int(value) <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"KOTATSU_THREADS: expected 1..{numba.config.NUMBA_NUM_THREADS}, got {value!r}")
+    return int(value)
+
+
+THREADS = threads_from_env()
+
+
+PANEL_BUFFERS = threading.local()  # .panel: each prefill thread's float32 panel buffer
+PANEL_POOL = None
+
+
+def set_threads(n):
+    """Use n threads in the kernels and in BLAS alike, so that the two never oversubscribe the cores."""
+    global THREADS, BLAS, PANEL_POOL
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads: expected 1..{numba.config.NUMBA_NUM_THREADS}, got {n}")
+    THREADS = n
+    BLAS = ThreadpoolController().select(user_api="blas")
+    BLAS.limit(limits=n)
+    numba.set_num_threads(n)
+    if PANEL_POOL is not None:
+        PANEL_POOL.shutdown(wait=False)
+    PANEL_POOL = ThreadPoolExecutor(n, thread_name_prefix="kotatsu-panel")
+
+
+def warm_up():
+    """Compile (or load from the disk cache) every kernel, running each quant type once; seconds taken."""
+    started = time.perf_counter()
+    for qtype in SUPPORTED_TYPES:
+        block_size, type_size = GGML_QUANT_SIZES[qtype]
+        rows, cols = 3, 256
+        w = QuantMatrix.from_gguf_bytes(qtype, (rows, cols), np.zeros(rows * cols // block_size * type_size, np.uint8))
+        for steps in (1, FEW_ROWS_MAX + 1):
+            matmul(np.zeros((steps, cols), np.float32), w)  # [T, cols] @ [cols, rows]
+    return time.perf_counter() - started
+
+
+set_threads(THREADS)
