@@ -1,6 +1,8 @@
-"""Our SmolLM2 logits and greedy tokens against transformers + torch loading the same GGUF."""
+"""Our SmolLM2 logits and greedy tokens against transformers + torch loading the same GGUF, with the compiled
+kernels and with their pure numpy reference (KOTATSU_KERNELS=numpy)."""
 
 import numpy as np
+import pytest
 import torch
 
 from inference.core.forward import forward
@@ -16,7 +18,9 @@ def reference_logits(reference_model, token_ids: list[int]) -> np.ndarray:
         return reference_model(torch.tensor([token_ids])).logits[0].numpy()  # [T, V]
 
 
-def test_prompt_and_decode_logits_agree_within_tolerance(engine, reference_model):
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_prompt_and_decode_logits_agree_within_tolerance(engine, reference_model, monkeypatch, kernels):
+    monkeypatch.setenv("KOTATSU_KERNELS", kernels)
     prompt_ids = engine.tokenizer.encode_chat([{"role": "user", "content": "Name three rivers in Europe and say where each one flows."}])
     cache = engine.new_cache()
     # Two prefill blocks, so the second one attends to cached keys of the first.
@@ -37,7 +41,9 @@ def test_prompt_and_decode_logits_agree_within_tolerance(engine, reference_model
     assert np.abs(ours - reference).max() <= tolerance
 
 
-def test_greedy_continuation_of_64_tokens_is_identical(engine, reference_model):
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_greedy_continuation_of_64_tokens_is_identical(engine, reference_model, monkeypatch, kernels):
+    monkeypatch.setenv("KOTATSU_KERNELS", kernels)
     prompt_ids = engine.tokenizer.encode("Once upon a time, in a village at the edge of a great forest,")
     generation = engine.generate(prompt_ids, GREEDY_TOKENS, SamplingParams(temperature=0.0))
     for _ in generation:
