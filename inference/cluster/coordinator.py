@@ -5,6 +5,7 @@ ranges over the nodes whose heartbeats it sees (planner), and the measured round
 that sets their deadline. Each generation is the scheduler's token loop (inference.core.scheduler) over
 a PipelineStepper, which sends the rows through the stages and survives dead nodes (pipeline_stepper).
 """
+from inference.cluster import pipeline_protocol as protocol
 from inference.cluster.heartbeat import read_heartbeats
 from inference.cluster.pipeline_stepper import ClusterStats, PipelineStepper
 from inference.cluster.planner import ModelMemory, NodeCapacity, PlanError, plan_stages
@@ -60,6 +61,8 @@ class Coordinator:
         self.reply_timeout_s = reply_timeout_s
         self.micro_batches = micro_batches
         self.previous_plan = None  # (live nodes it was made for, route)
+        # Nodes a run declared dead -> the beat_at of their last heartbeat then (0.0 when it had expired).
+        self.marked_down = {}
         self.step_round_trip_s = None  # smoothed send-to-reply time of decode steps, over every run
 
     def step_deadline_s(self):
@@ -82,18 +85,40 @@ class Coordinator:
     def live_heartbeats(self):
         return {info.name: info for info in read_heartbeats(self.client, self.cluster_token)}
 
+    def mark_down(self, names):
+        """Nodes a run declared dead are left out of every later plan until they beat again: a node whose link
+        was cut keeps a heartbeat in Redis until it expires, and a run planned on it meanwhile would stall too.
+        What waits in their inboxes belongs to the plan they were cut from, so it is dropped: a node whose
+        link returns does not work through a stale plan's steps."""
+        heartbeats = self.live_heartbeats()
+        for name in names:
+            self.marked_down[name] = heartbeats[name].beat_at if name in heartbeats else 0.0
+        if names:
+            self.client.delete(*[protocol.inbox_key(name) for name in names])
+
+    def plannable_heartbeats(self):
+        """(Live nodes without those marked down that have not beaten since, whether a live node was left out).
+        A node's beats are compared with its own earlier beat, so clocks of different machines never are."""
+        heartbeats = self.live_heartbeats()
+        for name, last_beat_at in list(self.marked_down.items()):
+            if name in heartbeats and heartbeats[name].beat_at > last_beat_at:
+                del self.marked_down[name]  # it is back (a restored link, or it was only slow)
+        plannable = [info for name, info in heartbeats.items() if name not in self.marked_down]
+        return plannable, len(plannable) < len(heartbeats)
+
     def plan(self, excluded):
-        """Stages over the live nodes not in `excluded`: the previous plan while those are the same nodes
-        (same start times), since free RAM wobbles from beat to beat and a new split reloads every stage."""
-        candidates = [info for info in self.live_heartbeats().values() if info.name not in excluded]
+        """Stages over the live nodes not in `excluded` nor marked down: the previous plan while those are the same
+        nodes (same start times), since free RAM wobbles from beat to beat and a new split reloads every stage."""
+        plannable, some_marked_down = self.plannable_heartbeats()
+        candidates = [info for info in plannable if info.name not in excluded]
         if not candidates:
             raise PlanError("no live node to run the model on (every node is down or was declared dead)")
         membership = frozenset((info.name, info.started_at) for info in candidates)
         if self.previous_plan and self.previous_plan[0] == membership:
             return self.previous_plan[1]
         nodes = [NodeCapacity(info.name, info.free_ram, info.gflops) for info in candidates]
-        # Asked for N nodes and one died: spread over the survivors rather than fail the stream.
-        n_nodes = min(self.n_nodes, len(nodes)) if self.n_nodes and excluded else self.n_nodes
+        # Asked for N nodes and one died (in this run or an earlier one): spread over the survivors rather than fail.
+        n_nodes = min(self.n_nodes, len(nodes)) if self.n_nodes and (excluded or some_marked_down) else self.n_nodes
         route = [stage.as_json() for stage in plan_stages(self.memory, nodes, n_nodes, self.weight_by_throughput)]
         self.previous_plan = (membership, route)
         return route

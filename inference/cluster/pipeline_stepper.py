@@ -296,6 +296,7 @@ class PipelineStepper:
 
     def exclude(self, dead, cause):
         self.excluded |= dead
+        self.coordinator.mark_down(dead)
         self.stats.dead_nodes += sorted(dead)
         self.stats.recoveries.append({"dead": sorted(dead), "cause": cause})
 

@@ -64,6 +64,7 @@ class ClusterLab:
         self.subnet = f"10.{200 + os.getpid() % 50}.{int(self.tag[:2], 16)}"
         self.namespaces = []
         self.nodes = {}  # name -> Popen
+        self.links = {}  # name -> (namespace, its end of the veth pair), when nodes run in namespaces
         self.redis_process = None
         self.host = f"{self.subnet}.1" if self.use_namespaces else "127.0.0.1"
 
@@ -121,7 +122,10 @@ class ClusterLab:
         return inside
 
     def start_node(self, name, *node_args, wait=True, **env):
-        prefix = self.namespace_for(len(self.namespaces)) if self.use_namespaces else []
+        index = len(self.namespaces)
+        prefix = self.namespace_for(index) if self.use_namespaces else []
+        if self.use_namespaces:
+            self.links[name] = (self.namespaces[-1], f"kt{self.tag}v{index}")
         child_env = {
             **os.environ,
             **self.env,
@@ -176,6 +180,18 @@ class ClusterLab:
         """A hang: SIGSTOP to the node process, which keeps it and its connections but runs nothing.
         It stays in `nodes`, so close() resumes and kills it."""
         os.kill(self.nodes[name].pid, signal.SIGSTOP)
+
+    def cut_link(self, name):
+        """A pulled cable: the node's network goes down while its process lives on (namespaces only)."""
+        namespace, interface = self.links[name]
+        run("ip", "netns", "exec", namespace, "ip", "link", "set", interface, "down")
+
+    def restore_link(self, name):
+        namespace, interface = self.links[name]
+        inside = ["ip", "netns", "exec", namespace]
+        run(*inside, "ip", "link", "set", interface, "up")
+        # Taking the link down dropped its routes; the default route is what reaches Redis.
+        run(*inside, "ip", "route", "replace", "default", "via", self.host)
 
     def kill_node(self, name):
         """A crash: SIGKILL to the node process, no chance to say goodbye."""
