@@ -3,6 +3,7 @@
 Django-free. Errors come out as MediaError with a readable message and whether retrying may help.
 """
 import os
+import shutil
 import wave
 from pathlib import Path
 
@@ -10,11 +11,16 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadError, ExtractorError
 
+from inference.plumbing.disk import NoSpaceError, is_no_space
 from ingest.discovery import QUIET_PARAMS, SKIPPED_LIVE_STATUSES, clean_message
 
 SAMPLE_RATE = 16000
 AUDIO_NAME = "audio"
 SUBTITLE_FORMAT = "vtt"
+WAV_BYTES_PER_SECOND = SAMPLE_RATE * 2  # 16-bit mono
+# A download that failed with less than this left beside it failed for lack of space: neither yt-dlp nor
+# ffmpeg's last line of output (all that yt-dlp keeps) says so.
+NEARLY_FULL_BYTES = 1024 * 1024
 
 
 class MediaError(Exception):
@@ -54,9 +60,21 @@ def over_length_reason(duration_s, max_duration_s):
 
 
 def download_audio(info, directory, on_progress=None):
-    """Download the best audio of a probed video and convert it with ffmpeg; return the WAV path."""
+    """Download the best audio of a probed video and convert it with ffmpeg; return the WAV path.
+
+    A full disk is a transient MediaError in one line (the job is retried once space may have returned); a
+    video whose length is known is refused before downloading when it cannot fit. What a failed download
+    leaves in `directory` is never taken for the audio: the caller removes the directory."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    needed = audio_bytes_needed(info)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if is_no_space(error):
+            raise no_space_for_audio(directory, needed) from None
+        raise
+    if needed and shutil.disk_usage(directory).free < needed:
+        raise no_space_for_audio(directory, needed)
     params = {
         **QUIET_PARAMS,
         "format": "bestaudio/best",
@@ -72,11 +90,25 @@ def download_audio(info, directory, on_progress=None):
         try:
             ydl.process_ie_result(dict(info), download=True)
         except DownloadError as error:
+            if shutil.disk_usage(directory).free < NEARLY_FULL_BYTES:
+                raise no_space_for_audio(directory, needed) from None
             raise as_media_error(error) from None
     path = directory / f"{AUDIO_NAME}.wav"
     if not path.exists():
         raise MediaError("the download produced no audio file")
     return path
+
+
+def audio_bytes_needed(info):
+    """The download plus its WAV, when the listing or probe tells the length (0 when it does not)."""
+    duration_s = info.get("duration") or 0
+    if not duration_s:
+        return 0
+    return int((info.get("filesize") or info.get("filesize_approx") or 0) + duration_s * WAV_BYTES_PER_SECOND)
+
+
+def no_space_for_audio(directory, needed_bytes):
+    return MediaError(str(NoSpaceError("audio download", directory, needed_bytes or None)), transient=True)
 
 
 def progress_hook(on_progress):
