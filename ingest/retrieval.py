@@ -7,6 +7,7 @@ judged on the embedding's cosine alone: it is the only score with a meaning acro
 """
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,10 @@ MIN_RELEVANCE = 0.3
 # source budget): a longer stretch, a whole video on the topic, would be one passage over the budget and be
 # left out entirely.
 MAX_PASSAGE_WORDS = 400
-WORD = re.compile(r"\w+")
+# Scripts written without spaces between words (Han, kana, Hangul syllables, half-width katakana): their runs are
+# cut into overlapping character bigrams, which match a Japanese or Chinese word wherever it stands in a sentence.
+CJK_CHARS = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+TOKEN = re.compile(rf"([{CJK_CHARS}]+)|[^\W{CJK_CHARS}]+")
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,18 @@ class Passage:
 
 
 def tokenize(text):
-    return WORD.findall(text.lower())
+    """BM25 terms: lower-cased words of space-separated scripts, character bigrams of CJK runs (a lone CJK
+    character stays a term of its own). NFKC first, so full-width letters and digits match their ASCII forms."""
+    tokens = []
+    for match in TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()):
+        cjk_run = match.group(1)
+        if cjk_run is None:
+            tokens.append(match.group())
+        elif len(cjk_run) == 1:
+            tokens.append(cjk_run)
+        else:
+            tokens.extend(cjk_run[i:i + 2] for i in range(len(cjk_run) - 1))
+    return tokens
 
 
 class LexicalIndex:
