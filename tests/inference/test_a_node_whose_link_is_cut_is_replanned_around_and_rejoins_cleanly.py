@@ -36,7 +36,7 @@ def test_a_cut_link_is_replanned_around_and_the_node_rejoins_once_under_its_name
     try:
         run = generate_disrupting_a_stage(cluster_lab, PROMPT, MAX_TOKENS, SamplingParams(), after_tokens=5, stage=1, disrupt=cut_link)
         victim = run.victim
-        assert run.generation.stats.dead_nodes == [victim]
+        assert run.generation.stats.dead_nodes == [victim], run.generation.stats.recoveries
         assert victim not in [stage["node"] for stage in run.generation.stats.plans[-1]]
         assert run.generation.results[0].token_ids == run.undisturbed
 
