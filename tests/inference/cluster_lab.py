@@ -217,6 +217,6 @@ def cluster_lab(transactional_db, tmp_path, settings):
     # child_env points the nodes at the test database (sqlite file or postgres).
     # One BLAS thread per node: several nodes share this machine's cores, and OpenBLAS threads of
     # idle stages spinning for work would slow the busy one down tenfold.
-    env = {"DATABASE_URL": child_env()["DATABASE_URL"], "OPENBLAS_NUM_THREADS": "1"}
+    env = {"DATABASE_URL": child_env()["DATABASE_URL"], "KOTATSU_THREADS": "1"}
     with ClusterLab(tmp_path, settings.CLUSTER_TOKEN, env=env) as lab:
         yield lab

@@ -26,7 +26,7 @@ def lab(transactional_db, tmp_path):
     # Nodes look the name up in the catalog: from a network namespace they reach a SQLite file, but not a
     # PostgreSQL server listening on the host's 127.0.0.1.
     use_namespaces = None if database_url.startswith("sqlite") else False
-    env = {"DATABASE_URL": database_url, "OPENBLAS_NUM_THREADS": "1"}
+    env = {"DATABASE_URL": database_url, "KOTATSU_THREADS": "1"}
     with ClusterLab(tmp_path, settings.CLUSTER_TOKEN, env=env, use_namespaces=use_namespaces) as lab:
         yield lab
 

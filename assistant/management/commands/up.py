@@ -31,6 +31,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             self.pull_default_models()
+            self.compile_kernels()
             self.report_admin_account(do_ensure_admin_account(settings.SUPERUSER_PASSWORD))
             self.warn_when_ffmpeg_missing()
             manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
@@ -62,6 +63,12 @@ class Command(BaseCommand):
             return start_embedded_redis(url_port(settings.REDIS_URL), data_dir, log_path)
 
         supervisor.adopt(Child("redis", process, log_path, restart=restart, started_at=time.monotonic()))
+
+    def compile_kernels(self):
+        """Compile the engine's kernels into the on-disk cache now, so no first answer waits for the compiler."""
+        from inference.core.kernels import warm_up
+
+        self.stdout.write(f"engine kernels ready ({warm_up():.1f} s; compiled once, then read from the cache)")
 
     def pull_default_models(self):
         """The models every node needs, from a peer when one has them, else from their sources."""
@@ -99,8 +106,8 @@ class Command(BaseCommand):
 
 
 def web_environment():
-    """The web process's BLAS threads: half the cores unless OPENBLAS_NUM_THREADS is set. The worker on the same
-    node transcribes and embeds on its own threads; OpenBLAS threads that find their cores taken spin in hand-offs,
-    and with a worker busy on a 2-core node 2 threads made time to first token 1.6x and throughput 0.6x those of
-    1 thread (bench/RESULTS.md, "Assistant")."""
-    return {"OPENBLAS_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // 2)), **os.environ}
+    """The web process's LLM threads (kernels and BLAS alike): half the cores unless KOTATSU_THREADS is set. The
+    worker on the same node transcribes and embeds on its own threads; threads that find their cores taken spin in
+    hand-offs, and with a worker busy on a 2-core node 2 threads made time to first token 1.6x and throughput 0.6x
+    those of 1 thread (bench/RESULTS.md, "Assistant")."""
+    return {"KOTATSU_THREADS": str(max(1, (os.cpu_count() or 1) // 2)), **os.environ}
