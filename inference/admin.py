@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
@@ -6,7 +8,7 @@ from inference.models import ModelEntry, ModelSource, Node, Plan
 from inference.plumbing.redis import redis_client
 from inference.selectors import nodes_as_heartbeats_say, recent_plans
 from inference.services import ModelCacheError, do_send_to_live_nodes
-from inference.tasks import evict_cached_model, fetch_model, verify_cached_model
+from inference.tasks import evict_cached_model, fetch_on_live_nodes, verify_cached_model
 from inference.cluster.topology import cluster_topology
 
 
@@ -56,10 +58,11 @@ class ModelEntryAdmin(admin.ModelAdmin):
             ((node, state["from"], state["total"] or 0, state["done"]) for node, state in sorted(running.items())),
         ) or "-"
 
-    def send_to_all_nodes(self, request, queryset, task, verb):
+    def send_to_all_nodes(self, request, queryset, send, verb):
+        """send(model name) -> {node name: ...} for every live node it was sent to."""
         for model in queryset:
             try:
-                sent = do_send_to_live_nodes(task, model.name)
+                sent = send(model.name)
             except ModelCacheError as error:
                 self.message_user(request, str(error), messages.ERROR)
                 continue
@@ -70,15 +73,15 @@ class ModelEntryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pull to all nodes")
     def pull_to_all_nodes(self, request, queryset):
-        self.send_to_all_nodes(request, queryset, fetch_model, "pulling")
+        self.send_to_all_nodes(request, queryset, fetch_on_live_nodes, "pulling")
 
     @admin.action(description="Verify on all nodes (a corrupt copy is quarantined)")
     def verify_on_all_nodes(self, request, queryset):
-        self.send_to_all_nodes(request, queryset, verify_cached_model, "verifying")
+        self.send_to_all_nodes(request, queryset, partial(do_send_to_live_nodes, verify_cached_model), "verifying")
 
     @admin.action(description="Evict from all nodes")
     def evict_from_all_nodes(self, request, queryset):
-        self.send_to_all_nodes(request, queryset, evict_cached_model, "evicting")
+        self.send_to_all_nodes(request, queryset, partial(do_send_to_live_nodes, evict_cached_model), "evicting")
 
 
 @admin.register(Node)

@@ -167,3 +167,35 @@ class ModelHolding(models.Model):
 
     def __str__(self):
         return f"{self.model.name} on {self.node_name}"
+
+
+class ModelFetch(models.Model):
+    """A fetch of a model asked of one node, recorded before its task message is sent: a message lost with Redis
+    is sent again by beat's resend sweep, and the node's worker claims the row with a conditional UPDATE, so a
+    message sent twice fetches once. One row per model and node, asked again when a new pull is requested."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STATE_CHOICES = [(PENDING, "waiting for the node's worker"), (RUNNING, "fetching"), (DONE, "done"), (FAILED, "failed")]
+    FINAL_STATES = [DONE, FAILED]
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="fetch_requests")
+    node_name = models.CharField(max_length=63)
+    state = models.CharField(max_length=8, choices=STATE_CHOICES, default=PENDING)
+    holder = models.CharField(max_length=255, blank=True, default="", help_text="the worker process fetching it (a lease)")
+    alive_at = models.DateTimeField(null=True, blank=True, help_text="when its holder last showed it was alive")
+    sent_at = models.DateTimeField(default=timezone.now, help_text="when its task message was last sent")
+    outcome = models.TextField(blank=True, default="", help_text="the cached path when done, the error when failed")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "node_name"], name="one_fetch_per_model_and_node")]
+        ordering = ["model", "node_name"]
+
+    def __str__(self):
+        return f"{self.model.name} on {self.node_name} ({self.state})"
+
+    @property
+    def is_finished(self):
+        return self.state in self.FINAL_STATES

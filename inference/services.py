@@ -11,6 +11,7 @@ from pathlib import Path
 import redis
 import requests
 from django.conf import settings
+from django.utils import timezone
 
 from inference.plumbing.disk import NoSpaceError
 from inference.plumbing.queues import node_queue
@@ -25,7 +26,8 @@ from inference.cache.whisper_ct2 import ConversionError
 from inference.catalog import built_in_model_names, install_built_in_models
 from inference.cluster.coordinator import Coordinator
 from inference.core.gguf_loader import GGUFError, read_gguf
-from inference.models import ModelEntry, ModelHolding, ModelSource, Plan
+from inference.models import ModelEntry, ModelFetch, ModelHolding, ModelSource, Plan
+from inference.plumbing.leases import claim_for_this_process, holder_is_dead
 from inference.plumbing.redis import redis_client
 from inference.selectors import live_peers_holding, model_store, nodes_as_heartbeats_say
 
@@ -385,3 +387,80 @@ def do_send_to_live_nodes(task, name):
     return {
         node_name: task.apply_async(args=[model.pk], queue=node_queue(node_name)) for node_name in live_peer_urls(client)
     }
+
+
+# ---------------------------------------------------------------- fetches asked of nodes (pull --all-nodes, admin)
+
+# A running fetch shows its holder alive this often (the lease's silence limit is minutes, a large pull hours).
+FETCH_ALIVE_EVERY_S = 10
+
+
+def do_request_fetches(name, node_names):
+    """Record that each node must fetch the catalog model `name`, before any task message is sent, so a message
+    lost with Redis is sent again by the resend sweep; {node name: ModelFetch id} to send. A fetch running on a
+    node is left to finish; a finished one is asked again."""
+    model = catalog_model(name)
+    fetch_ids = {}
+    for node_name in node_names:
+        fetch, _ = ModelFetch.objects.get_or_create(model=model, node_name=node_name)
+        ModelFetch.objects.filter(pk=fetch.pk, holder="").update(
+            state=ModelFetch.PENDING, outcome="", sent_at=timezone.now()
+        )
+        fetch_ids[node_name] = fetch.pk
+    return fetch_ids
+
+
+def do_run_fetch(fetch_id):
+    """Run the recorded fetch on this node, unless it is finished or a live process is running it (a message
+    sent twice fetches once); return the cached path, or None when this call did nothing.
+
+    Redis going away mid-fetch hands the fetch back (the sweep sends it again once Redis is back); any other
+    failure is recorded on the row, where `models pull --all-nodes` reads it."""
+    unfinished = ModelFetch.objects.filter(pk=fetch_id).exclude(state__in=ModelFetch.FINAL_STATES)
+    holder = claim_for_this_process(unfinished, "holder", "alive_at")
+    if holder is None:
+        return None
+    mine = ModelFetch.objects.filter(pk=fetch_id, holder=holder)
+    mine.update(state=ModelFetch.RUNNING)
+    name = ModelFetch.objects.values_list("model__name", flat=True).get(pk=fetch_id)
+    try:
+        path = do_fetch_model(name, progress=_showing_alive(mine))
+    except redis.RedisError:
+        mine.update(state=ModelFetch.PENDING, holder="")
+        raise
+    except Exception as error:
+        mine.update(state=ModelFetch.FAILED, holder="", outcome=str(error))
+        raise
+    mine.update(state=ModelFetch.DONE, holder="", outcome=str(path))
+    return path
+
+
+def _showing_alive(fetch):
+    last_shown = [time.monotonic()]
+
+    def progress(done, total):
+        if time.monotonic() - last_shown[0] >= FETCH_ALIVE_EVERY_S:
+            last_shown[0] = time.monotonic()
+            fetch.update(alive_at=timezone.now())
+
+    return progress
+
+
+def do_release_lost_fetches(live_nodes, sent_before, messages_lost=False):
+    """Unfinished fetches of live nodes whose task message was lost: those whose holder died, and the waiting
+    ones (all of them when the broker lost its messages, else those sent before `sent_before`); return
+    [(fetch id, node name)] to send again. A node that is not live gets its fetch once it is back."""
+    unfinished = ModelFetch.objects.exclude(state__in=ModelFetch.FINAL_STATES).filter(node_name__in=live_nodes)
+    released = [
+        (fetch.pk, fetch.node_name)
+        for fetch in unfinished.exclude(holder="").only("pk", "node_name", "holder", "alive_at")
+        if holder_is_dead(fetch.holder, fetch.alive_at)
+        and ModelFetch.objects.filter(pk=fetch.pk, holder=fetch.holder).update(holder="", state=ModelFetch.PENDING)
+    ]
+    waiting = unfinished.filter(holder="").exclude(pk__in=[fetch_id for fetch_id, _ in released])
+    if not messages_lost:
+        waiting = waiting.filter(sent_at__lt=sent_before)
+    resent = released + list(waiting.values_list("pk", "node_name"))
+    # Sent again now, so not again before another limit passes while it waits behind other tasks.
+    ModelFetch.objects.filter(pk__in=[fetch_id for fetch_id, _ in resent], holder="").update(sent_at=timezone.now())
+    return resent

@@ -11,6 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
+from inference.tasks import resend_lost_fetches
 from ingest import selectors, services
 from ingest.models import Job
 
@@ -38,14 +39,16 @@ def sync_all_sources():
 
 @shared_task(ignore_result=True, expires=RESEND_SWEEP_INTERVAL_S)
 def resend_lost_work():
-    """Beat's sweep: no job or summary waits for a task message that no longer exists. After Redis came back
-    without its messages every waiting one is sent again at once, else those that waited past
+    """Beat's sweep: no job, summary or model fetch waits for a task message that no longer exists. After Redis
+    came back without its messages every waiting one is sent again at once, else those that waited past
     INGEST_RESEND_AFTER_S; the claims make a duplicate message harmless."""
     messages_lost = services.broker_lost_its_messages()
     for job_id, stage in services.do_release_abandoned_jobs(messages_lost=messages_lost):
         send_step(job_id, stage)
     for video_id in services.do_release_lost_summaries(messages_lost=messages_lost):
         send(summarize_video, video_id)
+    # Model fetches are the inference app's; this sweep sends them because it alone tells a Redis run apart.
+    resend_lost_fetches(services.resend_limit(), messages_lost=messages_lost)
 
 
 @shared_task(ignore_result=True)

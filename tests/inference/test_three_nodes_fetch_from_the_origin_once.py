@@ -5,6 +5,7 @@ import os
 from inference.plumbing.queues import node_queue
 from inference.cache.store import sha256_of_file
 from inference.models import ModelEntry, ModelHolding
+from inference.services import do_request_fetches
 from inference.tasks import fetch_model
 from tests.inference.http_origin import Origin
 
@@ -21,7 +22,8 @@ def test_three_nodes_end_up_with_the_model_while_the_origin_serves_it_once(start
     for node in NODES:
         start_worker(node, MODEL_CACHE_DIR=tmp_path / node, MODEL_CACHE_PEER_HOST="127.0.0.1")
 
-    results = [fetch_model.apply_async(args=[model.pk], queue=node_queue(node)) for node in NODES]
+    fetch_ids = do_request_fetches(model.name, NODES)
+    results = [fetch_model.apply_async(args=[fetch_ids[node]], queue=node_queue(node)) for node in NODES]
     paths = [result.get(timeout=180) for result in results]
 
     origin.stop()

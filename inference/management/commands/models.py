@@ -6,13 +6,13 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from inference.cache.peers import live_peer_urls, running_fetches
-from inference.models import ModelEntry
+from inference.models import ModelEntry, ModelFetch
 from inference.plumbing.redis import redis_client
 from inference.selectors import cached_model_names, model_catalog
 from inference.services import (
-    ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_send_to_live_nodes, do_verify_models,
+    ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_verify_models,
 )
-from inference.tasks import fetch_model
+from inference.tasks import fetch_on_live_nodes
 
 
 class Command(BaseCommand):
@@ -71,32 +71,36 @@ class Command(BaseCommand):
                 self.stdout.write(f"{model_name}: {path}")
 
     def pull_on_all_nodes(self, model_name):
-        results = do_send_to_live_nodes(fetch_model, model_name)
-        if not results:
+        # Waits on the fetches' rows, not on Celery results: a message lost with Redis is sent again by the
+        # resend sweep, and the row tells how that fetch ended.
+        fetch_ids = fetch_on_live_nodes(model_name)
+        if not fetch_ids:
             raise CommandError("no live node advertises a model cache; is any `manage.py node` running?")
         client = redis_client()
         bars = {
             node: tqdm(desc=f"{model_name} on {node}", unit="B", unit_scale=True, position=index, file=sys.stderr)
-            for index, node in enumerate(results)
+            for index, node in enumerate(fetch_ids)
         }
-        pending, failures = set(results), []
+        pending, failures = set(fetch_ids), []
         while pending:
             live = live_peer_urls(client)
             for node, state in running_fetches(client).get(model_name, {}).items():
                 if node in bars:
                     bar_updater(bars[node])(state["done"], state["total"])
+            fetches = ModelFetch.objects.in_bulk([fetch_ids[node] for node in pending])
             for node in sorted(pending):
-                if results[node].ready():
+                fetch = fetches[fetch_ids[node]]
+                if fetch.is_finished:
                     pending.discard(node)
                     bars[node].close()
-                    try:
-                        self.stdout.write(f"{model_name} on {node}: {results[node].get(timeout=1)}")
-                    except Exception as error:  # the worker's exception, re-raised by Celery with its message
-                        failures.append(f"{node}: {error}")
+                    if fetch.state == ModelFetch.DONE:
+                        self.stdout.write(f"{model_name} on {node}: {fetch.outcome}")
+                    else:
+                        failures.append(f"{node}: {fetch.outcome}")
                 elif node not in live:
                     pending.discard(node)
                     bars[node].close()
-                    failures.append(f"{node}: the node went away")
+                    failures.append(f"{node}: the node went away (it fetches the model when it is back)")
             time.sleep(0.5)
         if failures:
             raise CommandError(f"{model_name}: failed on " + "; ".join(failures))
