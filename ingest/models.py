@@ -2,6 +2,8 @@ import numpy as np
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import get_language_info
+from django.utils.translation import gettext_lazy as _
 
 
 class Source(models.Model):
@@ -19,6 +21,20 @@ class Source(models.Model):
 
     def __str__(self):
         return self.title or self.url
+
+    def spoken_languages(self):
+        """The names of the languages its videos are spoken in, in the page's language."""
+        codes = self.videos.exclude(language="").order_by("language").values_list("language", flat=True).distinct()
+        return [language_name(code) for code in codes]
+
+
+def language_name(code):
+    """A language by its name in the page's language ("Japanese", "日本語"), or its code when Django does not
+    know it (whisper detects about a hundred languages)."""
+    try:
+        return get_language_info(code)["name_translated"]
+    except KeyError:
+        return code
 
 
 class Subscription(models.Model):
@@ -56,6 +72,11 @@ class Video(models.Model):
     def __str__(self):
         return self.title or f"{self.extractor}:{self.video_id}"
 
+    @property
+    def spoken_language(self):
+        """The language of its transcript by name: whisper's detection, INGEST_LANGUAGE, or the subtitles'."""
+        return language_name(self.language) if self.language else ""
+
 
 class Job(models.Model):
     """The ingestion pipeline of one video: its stage, progress, and who is working on it."""
@@ -69,14 +90,14 @@ class Job(models.Model):
     FAILED = "failed"
     SKIPPED = "skipped"
     STAGES = [
-        (DISCOVERED, "discovered"),
-        (DOWNLOADING, "downloading"),
-        (TRANSCRIBING, "transcribing"),
-        (CHUNKING, "chunking"),
-        (EMBEDDING, "embedding"),
-        (INDEXED, "indexed"),
-        (FAILED, "failed"),
-        (SKIPPED, "skipped"),
+        (DISCOVERED, _("discovered")),
+        (DOWNLOADING, _("downloading")),
+        (TRANSCRIBING, _("transcribing")),
+        (CHUNKING, _("chunking")),
+        (EMBEDDING, _("embedding")),
+        (INDEXED, _("indexed")),
+        (FAILED, _("failed")),
+        (SKIPPED, _("skipped")),
     ]
     # Each Celery task owns a run of consecutive stages; a job waits between tasks with no owner.
     TRANSCRIBE_STAGES = (DISCOVERED, DOWNLOADING, TRANSCRIBING)
@@ -106,11 +127,12 @@ class Job(models.Model):
 
     @property
     def progress_label(self):
+        """The stage in the page's language, with the error of a failed job or the percent of a running one."""
         if self.stage in (self.FAILED, self.SKIPPED):
-            return f"{self.stage}: {self.error}"
+            return f"{self.get_stage_display()}: {self.error}"
         if self.is_finished:
-            return self.stage
-        return f"{self.stage} {self.percent:.0f}%"
+            return self.get_stage_display()
+        return f"{self.get_stage_display()} {self.percent:.0f}%"
 
     def as_dict(self):
         return {
