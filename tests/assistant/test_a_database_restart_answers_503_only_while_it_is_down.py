@@ -1,6 +1,7 @@
 """PostgreSQL stopped and started again under 20 concurrent API clients of a real web server (uvicorn): every
 request is answered, those that met the outage with a 503 in OpenAI's shape, and every request begun after
-the database is back succeeds (its connections are checked and reopened, not reused broken)."""
+the database is back succeeds (its connections are checked and reopened, not reused broken). A signed-in
+employee's page meanwhile is a short 503 page saying why."""
 import subprocess
 import threading
 import time
@@ -12,10 +13,15 @@ from tests.private_postgres import PrivatePostgres, free_port
 
 CLIENTS = 20
 OUTAGE_S = 3.0
-CREATE_KEY = (
-    "from django.contrib.auth import get_user_model; from assistant.services import do_create_api_key; "
+# An employee, her API key and a signed-in session (its cookie), printed as the last two words.
+CREATE_EMPLOYEE = (
+    "from django.contrib.auth import get_user_model; from django.contrib.sessions.backends.db import SessionStore; "
+    "from assistant.services import do_create_api_key; "
     "user = get_user_model().objects.create_user('olga', password='a long pass phrase 42'); "
-    "print(do_create_api_key(user, 'restart test')[1])"
+    "session = SessionStore(); session['_auth_user_id'] = str(user.pk); "
+    "session['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'; "
+    "session['_auth_user_hash'] = user.get_session_auth_hash(); session.create(); "
+    "print(do_create_api_key(user, 'restart test')[1], session.session_key)"
 )
 
 
@@ -26,12 +32,14 @@ def test_a_postgres_restart_under_twenty_clients_gives_503s_only_during_the_outa
         port = free_port()
         env = child_env(DATABASE_URL=postgres.url, PORT=port)
         subprocess.run(manage_py("migrate", "--noinput"), env=env, cwd=PROJECT_DIR, check=True, capture_output=True, timeout=300)
-        api_key = subprocess.run(manage_py("shell", "-c", CREATE_KEY), env=env, cwd=PROJECT_DIR, check=True,
-                                 capture_output=True, text=True, timeout=120).stdout.split()[-1]
+        api_key, session_key = subprocess.run(manage_py("shell", "-c", CREATE_EMPLOYEE), env=env, cwd=PROJECT_DIR, check=True,
+                                              capture_output=True, text=True, timeout=120).stdout.split()[-2:]
         web = subprocess.Popen(manage_py("web", "--host", "127.0.0.1"), env=env, cwd=PROJECT_DIR,
                                stdout=open(tmp_path / "web.log", "wb"), stderr=subprocess.STDOUT)
         url, headers = f"http://127.0.0.1:{port}/v1/models", {"Authorization": f"Bearer {api_key}"}
         wait_for_ok(url, headers, web)
+        dashboard = f"http://127.0.0.1:{port}/"
+        assert httpx.get(dashboard, cookies={"sessionid": session_key}, timeout=15).status_code == 200
 
         outcomes, stop = [], threading.Event()
         clients = [threading.Thread(target=client, args=(url, headers, stop, outcomes)) for _ in range(CLIENTS)]
@@ -40,6 +48,7 @@ def test_a_postgres_restart_under_twenty_clients_gives_503s_only_during_the_outa
         time.sleep(2.0)
         went_down = time.monotonic()
         postgres.stop()
+        page = httpx.get(dashboard, cookies={"sessionid": session_key}, timeout=15)
         time.sleep(OUTAGE_S)
         postgres.start()
         came_back = time.monotonic()
@@ -65,6 +74,8 @@ def test_a_postgres_restart_under_twenty_clients_gives_503s_only_during_the_outa
                for _, _, _, body in unavailable)
     after = [status for started, _, status, _ in outcomes if started >= came_back]
     assert len(after) >= CLIENTS and set(after) == {200}
+    assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+    assert "The database is unavailable" in page.text
 
 
 def client(url, headers, stop, outcomes):
