@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-# command:package pairs; the test suite also speaks with espeak-ng and drives Debian's chromium.
+# command:package (or file:package) pairs; the test suite also speaks with espeak-ng and drives Debian's
+# chromium, which needs a Japanese font to draw the Japanese interface.
 RUNTIME_PACKAGES := ffmpeg:ffmpeg
-TEST_PACKAGES := espeak-ng:espeak-ng chromium:chromium
+TEST_PACKAGES := espeak-ng:espeak-ng chromium:chromium /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf:fonts-ipafont-gothic
 
 .PHONY: install up test
 
@@ -15,7 +16,7 @@ install: $(INSTALLED)
 # Installs what is missing through apt when root, otherwise prints the exact command to run.
 define ensure_system_packages
 missing=""; \
-for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+for pair in $(1); do command -v $${pair%%:*} >/dev/null || test -e $${pair%%:*} || missing="$$missing $${pair#*:}"; done; \
 if [ -n "$$missing" ]; then \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing with apt-get"; \

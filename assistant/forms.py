@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext as _
 
 from assistant import login_limit
 
@@ -25,7 +26,8 @@ class LimitedLoginMixin:
         address = login_limit.client_address(self.request)
         if login_limit.is_locked_out(username, address):
             raise ValidationError(
-                f"Too many failed attempts. Try again in {login_limit.LOCKOUT_S // 60} minutes.", code="locked_out"
+                _("Too many failed attempts. Try again in %(minutes)d minutes.") % {"minutes": login_limit.LOCKOUT_S // 60},
+                code="locked_out",
             )
         try:
             cleaned_data = super().clean()

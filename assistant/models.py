@@ -103,3 +103,12 @@ class DashboardVisit(models.Model):
             self.previous_visit_at = self.last_seen_at
         self.last_seen_at = now
 
+
+
+class LanguageChoice(models.Model):
+    """The interface language an employee chose on the dashboard, in every browser they log in from; without
+    one, their browser's Accept-Language decides."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="language_choice")
+    language = models.CharField(max_length=10)  # a code of settings.LANGUAGES
+    chosen_at = models.DateTimeField(auto_now=True)

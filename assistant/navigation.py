@@ -1,7 +1,8 @@
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 
 # Pages later apps register under these URL names join the navigation when they exist.
-NAVIGATION = [("Dashboard", "dashboard"), ("Ask", "ask"), ("Sources", "sources")]
+NAVIGATION = [(_("Dashboard"), "dashboard"), (_("Ask"), "ask"), (_("Sources"), "sources")]
 
 
 def navigation(request):
@@ -12,5 +13,5 @@ def navigation(request):
         except NoReverseMatch:
             continue
     if request.user.is_authenticated and request.user.is_staff:
-        items.append({"label": "Admin", "url": reverse("admin:index")})
+        items.append({"label": _("Admin"), "url": reverse("admin:index")})
     return {"navigation": items}

@@ -1,7 +1,7 @@
 """Reads of the assistant app."""
 import numpy as np
 
-from assistant.models import ApiKey, Conversation, Message
+from assistant.models import ApiKey, Conversation, LanguageChoice, Message
 from ingest.embedding import embed_texts
 from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
@@ -84,3 +84,8 @@ def mean_chunk_vectors(rows):
         mean = np.mean(vectors, axis=0)
         means[group] = mean / (np.linalg.norm(mean) or 1.0)
     return means
+
+
+def chosen_language(user):
+    """The interface language the user chose, or "" when their browser decides."""
+    return LanguageChoice.objects.filter(user=user).values_list("language", flat=True).first() or ""

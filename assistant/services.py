@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from assistant.models import ApiKey, Conversation, DashboardVisit, Message
+from assistant.models import ApiKey, Conversation, DashboardVisit, LanguageChoice, Message
 
 TITLE_LENGTH = 80
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -69,3 +69,7 @@ def do_record_dashboard_visit(user):
         visit.save()
     return visit.previous_visit_at
 
+
+
+def do_choose_language(user, language):
+    LanguageChoice.objects.update_or_create(user=user, defaults={"language": language})

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from assistant import openai_api, views
+from assistant import languages, openai_api, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("ask/", views.ask, name="ask"),
     path("ask/<int:conversation_id>/", views.ask, name="conversation"),
     path("ask/stream", views.ask_stream, name="ask_stream"),
+    path("language", languages.choose_language, name="choose_language"),
     path("v1/models", openai_api.list_models, name="v1_models"),
     path("v1/embeddings", openai_api.embeddings, name="v1_embeddings"),
     path("v1/chat/completions", openai_api.chat_completions, name="v1_chat_completions"),

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from ingest import selectors, services, tasks
@@ -21,11 +22,11 @@ def subscribe(request):
     try:
         source, created = services.do_subscribe(request.user, request.POST.get("url", ""))
     except UnsafeUrl as error:
-        messages.error(request, f"Not subscribed: {error}.")
+        messages.error(request, _("Not subscribed: %(reason)s.") % {"reason": error})
         return redirect("sources")
     if created:
         tasks.sync_source.delay(source.pk)
-    messages.success(request, f"Subscribed to {source}.")
+    messages.success(request, _("Subscribed to %(source)s.") % {"source": source})
     return redirect("sources")
 
 
@@ -41,5 +42,5 @@ def unsubscribe(request, source_id):
 def sync_now(request, source_id):
     source = get_object_or_404(Source, pk=source_id, subscriptions__user=request.user)
     tasks.sync_source.delay(source.pk)
-    messages.success(request, f"Syncing {source}.")
+    messages.success(request, _("Syncing %(source)s.") % {"source": source})
     return redirect("sources")
