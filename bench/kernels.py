@@ -4,9 +4,10 @@
                                       [--rounds 5] [--threads N] [--hot]
 
 For each shape [rows, cols] (out_features x in_features) and type, builds random valid blocks, then times
-inference.core.kernels.matmul(x [T, cols], W) for each T: each call best of --rounds. Unless --hot, a round
-walks through enough copies of the matrix to exceed the L3 cache several times, so the weights come from
-DRAM as in a real decode step (a model is far bigger than L3). Prints per (shape, type, T):
+inference.core.kernels.matmul(x [T, cols], W) for each T: each call best of --rounds, then the median over
+the copies of the matrix. Unless --hot, a round walks through enough copies to exceed the L3 cache
+several times, so the weights come from DRAM as in a real decode step (a model is far bigger than L3).
+Prints per (shape, type, T):
 
     ms      time of one matmul
     GB/s    resident weight bytes / time
@@ -39,7 +40,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # noqa: E402
 from inference.core import kernels  # noqa: E402
 from inference.core.quantized import SUPPORTED_TYPES, QuantMatrix  # noqa: E402
 
-COLD_BYTES = 256 << 20  # copies of a matrix walked per round: 8x the 32 MB L3
+COLD_BYTES = 128 << 20  # copies of a matrix walked per round: 4x the 32 MB L3
 # Byte offsets of the float16 scale fields in each block: set to small finite values in random blocks.
 F16_FIELDS = {
     "Q4_0": (0,), "Q4_1": (0, 2), "Q5_0": (0,), "Q5_1": (0, 2), "Q8_0": (0,),
@@ -63,19 +64,6 @@ def random_matrix_bytes(qtype, rows, cols, rng):
         scale = rng.uniform(0.001, 0.02, blocks.shape[:2]).astype(np.float16)  # [rows, nb]
         blocks[..., offset : offset + 2] = scale.view(np.uint8).reshape(*blocks.shape[:2], 2)
     return blocks.reshape(rows, -1)
-
-
-def best_seconds(fn, copies, rounds):
-    """Mean over copies of the best over rounds of fn(copy): each call is timed on its own, so another
-    process taking the cores for a while spoils only the calls it overlaps, not the whole round. A
-    round walks all copies, so each copy is cold (evicted by the others) on every visit."""
-    best = [float("inf")] * len(copies)
-    for _ in range(rounds):
-        for i, copy in enumerate(copies):
-            started = time.perf_counter()
-            fn(copy)
-            best[i] = min(best[i], time.perf_counter() - started)
-    return sum(best) / len(best)
 
 
 def compile_seconds():
@@ -103,61 +91,89 @@ def main():
         compiled, loaded = compile_seconds()
         print(f"warm_up: first use (compile) {compiled:.1f} s, from the disk cache {loaded:.1f} s")
     kernels.warm_up()
-    rng = np.random.default_rng(0)
     steps = [int(s) for s in args.steps.split(",")]
     where = "hot (one copy)" if args.hot else "cold (weights from DRAM)"
     print(f"threads {args.threads}, {where}, each call best of {args.rounds}")
     print(f"{'shape':>10} {'type':>5} {'T':>4} {'ms':>8} {'GB/s':>6} {'vs memcpy':>9} {'vs n-thr':>8}"
           f" {'GFLOP/s':>7} {'tok/s':>8} {'xT=1':>5}")
-    for shape in args.shapes.split(","):
-        rows, cols = (int(n) for n in shape.split("x"))
-        for name in args.types.split(","):
-            qtype = GGMLQuantizationType[name]
-            block_size = GGML_QUANT_SIZES[qtype][0]
-            if cols % block_size:
-                print(f"{shape:>10} {name:>5}    -  {cols} columns are not whole {block_size}-weight blocks")
-                continue
-            raw = random_matrix_bytes(qtype, rows, cols, rng)
-            matrix = QuantMatrix.from_gguf_bytes(qtype, (rows, cols), raw)
-            n_copies = 1 if args.hot else max(2, COLD_BYTES // matrix.nbytes)
-            copies = [QuantMatrix.from_gguf_bytes(qtype, (rows, cols), raw) for _ in range(n_copies)]
-            del raw
-            plain = plain_read_seconds(copies, args.rounds, args.threads)
-            parallel = f"{args.threads}-thread"
-            single_step = None
-            for t in steps:
-                x = rng.standard_normal((t, cols), dtype=np.float32)  # [T, cols]
-                # Prefill is bound by flops, not by where the weights come from: two copies are enough.
-                walked = copies if t <= kernels.FEW_ROWS_MAX else copies[:2]
-                seconds = best_seconds(lambda w: kernels.matmul(x, w), walked, args.rounds)
-                single_step = seconds if t == 1 else single_step
-                batch_gain = f"{t * single_step / seconds:5.1f}" if single_step and t > 1 else ""
-                print(
-                    f"{shape:>10} {name:>5} {t:>4} {seconds * 1e3:8.3f} {matrix.nbytes / seconds / 1e9:6.1f}"
-                    f" {plain['memcpy'] / seconds:9.2f} {plain[parallel] / seconds:8.2f}"
-                    f" {2 * t * rows * cols / seconds / 1e9:7.1f} {t / seconds:8.0f} {batch_gain:>5}"
-                )
+    with ThreadPoolExecutor(args.threads) as pool:
+        for shape in args.shapes.split(","):
+            bench_shape(shape, args, steps, pool)
+
+
+def bench_shape(shape, args, steps, pool):
+    """Times every type at every T, and the plain reads, each call best of args.rounds. The rounds
+    interleave all of them, so a stretch of time when another process takes the cores costs one
+    round of each rather than all rounds of one type."""
+    rows, cols = (int(n) for n in shape.split("x"))
+    rng = np.random.default_rng(0)
+    xs = {t: rng.standard_normal((t, cols), dtype=np.float32) for t in steps}  # [T, cols] each
+    timed = {}  # (type name, what) -> (fn, copies walked); what: T, "memcpy" or "n-thread"
+    sizes = {}
+    for name in args.types.split(","):
+        qtype = GGMLQuantizationType[name]
+        block_size = GGML_QUANT_SIZES[qtype][0]
+        if cols % block_size:
+            print(f"{shape:>10} {name:>5}    -  {cols} columns are not whole {block_size}-weight blocks")
+            continue
+        raw = random_matrix_bytes(qtype, rows, cols, rng)
+        copies = [QuantMatrix.from_gguf_bytes(qtype, (rows, cols), raw)]
+        copies += [QuantMatrix.from_gguf_bytes(qtype, (rows, cols), raw)
+                   for _ in range(0 if args.hot else COLD_BYTES // copies[0].nbytes)]
+        sizes[name] = copies[0].nbytes
+        memcpy_one, memcpy_many = plain_reads(copies, args.threads, pool)
+        timed[name, "memcpy"] = memcpy_one, copies
+        timed[name, "n-thread"] = memcpy_many, copies
+        for t in steps:
+            # Prefill is bound by flops, not by where the weights come from: two copies are enough.
+            walked = copies if t <= kernels.FEW_ROWS_MAX else copies[:2]
+            timed[name, t] = (lambda w, x=xs[t]: kernels.matmul(x, w)), walked
+    best = {key: [float("inf")] * len(copies) for key, (_, copies) in timed.items()}
+    for _ in range(args.rounds):
+        for key, (fn, copies) in timed.items():
+            for i, copy in enumerate(copies):  # each copy is cold: the others evicted it since its last visit
+                started = time.perf_counter()
+                fn(copy)
+                best[key][i] = min(best[key][i], time.perf_counter() - started)
+    # The median over copies: a copy whose every round met another process's burst is an outlier.
+    seconds = {key: float(np.median(times)) for key, times in best.items()}
+    for name, nbytes in sizes.items():
+        for t in steps:
+            took = seconds[name, t]
+            batch_gain = f"{t * seconds[name, 1] / took:5.1f}" if t > 1 and (name, 1) in seconds else ""
             print(
-                f"{'':>10} {name:>5} plain read: memcpy {matrix.nbytes / plain['memcpy'] / 1e9:.1f} GB/s,"
-                f" on {parallel}s {matrix.nbytes / plain[parallel] / 1e9:.1f} GB/s"
+                f"{shape:>10} {name:>5} {t:>4} {took * 1e3:8.3f} {nbytes / took / 1e9:6.1f}"
+                f" {seconds[name, 'memcpy'] / took:9.2f} {seconds[name, 'n-thread'] / took:8.2f}"
+                f" {2 * t * rows * cols / took / 1e9:7.1f} {t / took:8.0f} {batch_gain:>5}"
             )
-            del copies
+        print(
+            f"{'':>10} {name:>5} plain read: memcpy {nbytes / seconds[name, 'memcpy'] / 1e9:.1f} GB/s,"
+            f" on {args.threads} threads {nbytes / seconds[name, 'n-thread'] / 1e9:.1f} GB/s"
+        )
 
 
-def plain_read_seconds(copies, rounds, threads):
-    """Seconds to read one copy's resident bytes with numpy's memcpy (np.copyto into a scratch buffer):
-    on one thread, and on `threads` Python threads each copying its share of every array."""
-    arrays = [[a.reshape(-1) for a in (w.d, w.dmin, w.scales, w.qs, w.qh) if a.size] for w in copies]
-    scratch = [np.empty_like(a) for a in arrays[0]]
-    one = best_seconds(lambda group: [np.copyto(s, a) for s, a in zip(scratch, group)], arrays, rounds)
-    shares = []  # per copy: (source slice, target slice) of every thread's share of every array
-    for group in arrays:
-        bounds = [np.linspace(0, a.size, threads + 1).astype(int) for a in group]
-        shares.append([(a[lo:hi], s[lo:hi])
-                       for a, s, b in zip(group, scratch, bounds) for lo, hi in zip(b[:-1], b[1:])])
-    with ThreadPoolExecutor(threads) as pool:
-        many = best_seconds(lambda jobs: list(pool.map(lambda job: np.copyto(job[1], job[0]), jobs)), shares, rounds)
-    return {"memcpy": one, f"{threads}-thread": many}
+def plain_reads(copies, threads, pool):
+    """(one thread, `threads` threads) functions reading a copy's resident bytes with numpy's memcpy
+    (np.copyto into a scratch buffer); the threaded one gives each thread a share of every array."""
+    scratch = [np.empty_like(a.reshape(-1)) for a in resident_arrays(copies[0])]
+
+    def one(w):
+        for target, source in zip(scratch, resident_arrays(w)):
+            np.copyto(target, source)
+
+    def shares(w):
+        for target, source in zip(scratch, resident_arrays(w)):
+            bounds = np.linspace(0, source.size, threads + 1).astype(int)
+            yield from ((source[lo:hi], target[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:]))
+
+    def many(w):
+        list(pool.map(lambda share: np.copyto(share[1], share[0]), list(shares(w))))
+
+    return one, many
+
+
+def resident_arrays(w):
+    return [a.reshape(-1) for a in (w.d, w.dmin, w.scales, w.qs, w.qh) if a.size]
 
 
 if __name__ == "__main__":
