@@ -453,8 +453,7 @@ def prefill_matmul(x, w, out):
         dequantize_rows_into(w, np.arange(start, stop), panel)
         np.matmul(x, panel.T, out=out[:, start:stop])  # [T, cols] @ [cols, P] -> [T, P]
 
-    with BLAS.limit(limits=1):
-        list(PANEL_POOL.map(multiply_panel, range(0, w.rows, panel_rows)))
+    list(PANEL_POOL.map(multiply_panel, range(0, w.rows, panel_rows)))
 
 
 # --- threads --------------------------------------------------------------------------------------
@@ -477,13 +476,14 @@ PANEL_POOL = None
 
 
 def set_threads(n):
-    """Use n threads in the kernels and in BLAS alike, so that the two never oversubscribe the cores."""
-    global THREADS, BLAS, PANEL_POOL
+    """Use n threads in the kernels and n single-threaded BLAS calls at a time (the panel threads), so the two never
+    oversubscribe the cores. BLAS keeps one thread of its own for every call, the engine's small ones too
+    (attention, norms): its idle workers would spin ~0.1 s after each call and starve the decode kernels."""
+    global THREADS, PANEL_POOL
     if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads: expected 1..{numba.config.NUMBA_NUM_THREADS}, got {n}")
     THREADS = n
-    BLAS = ThreadpoolController().select(user_api="blas")
-    BLAS.limit(limits=n)
+    ThreadpoolController().select(user_api="blas").limit(limits=1)
     numba.set_num_threads(n)
     if PANEL_POOL is not None:
         PANEL_POOL.shutdown(wait=False)
