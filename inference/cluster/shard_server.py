@@ -185,8 +185,13 @@ class ShardServer:
             for item in header["items"]:
                 n_rows = sum(item["chunks"])
                 share = rows[offset : offset + n_rows]
-                work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage)))
                 offset += n_rows
+                if not item.get("reset") and (header["run"], header["epoch"], item["seq"]) not in self.sequences:
+                    # A step of a sequence this server no longer holds: sent before its link was cut or Redis went
+                    # away, to a plan its coordinator has since left. Working it would serve a stale plan.
+                    logger.info("dropped a stale step of run %s (epoch %s)", header["run"], header["epoch"])
+                    continue
+                work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage)))
         steps = [entry for entry in work if entry.item["chunks"] == [1] and not entry.item.get("reset")]
         # Decode steps first and passed on at once, then each prefill or replay on its own as soon as it is
         # done, so the next stage starts on it while this one works through the rest.

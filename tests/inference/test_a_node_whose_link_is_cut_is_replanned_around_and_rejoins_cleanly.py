@@ -55,6 +55,8 @@ def test_a_cut_link_is_replanned_around_and_the_node_rejoins_once_under_its_name
     assert list(Node.objects.filter(name=victim).values_list("status", flat=True)) == [Node.UP]
     assert sorted(name.decode() for name in cluster_lab.client.smembers(NODE_NAMES_KEY)) == sorted(heartbeats)
 
+    time.sleep(3)  # a few beats more: the node stays joined, it does not flap
+    assert cluster_lab.live_names() == sorted(heartbeats), cluster_lab.log_tail(victim)
     model_path = resolve_model_path(DEFAULT_MODEL, settings.MODEL_CACHE_DIR)
     coordinator = Coordinator(cluster_lab.client, settings.CLUSTER_TOKEN, model_path, n_nodes=3)
     prompt = coordinator.tokenizer.encode_chat([{"role": "user", "content": PROMPT}])
