@@ -1,5 +1,6 @@
 from functools import partial
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
@@ -9,6 +10,7 @@ from inference.plumbing.redis import redis_client
 from inference.selectors import nodes_as_heartbeats_say, recent_plans
 from inference.services import ModelCacheError, do_send_to_live_nodes
 from inference.tasks import evict_cached_model, fetch_on_live_nodes, verify_cached_model
+from inference.cluster.heartbeat import read_heartbeats
 from inference.cluster.topology import cluster_topology
 
 
@@ -91,7 +93,7 @@ class NodeAdmin(admin.ModelAdmin):
     The list shows what the heartbeats in Redis say now, without saving it: the table is brought in line
     by beat's sync_nodes task every 5 s, and a page view must not write."""
 
-    list_display = ["name", "current_status", "host", "free_ram_gib", "cores", "gflops_measured", "per_step", "beat_at"]
+    list_display = ["name", "current_status", "host", "free_ram_gib", "stage_memory", "cores", "gflops_measured", "per_step", "beat_at"]
     list_filter = ["status"]
     readonly_fields = [field.name for field in Node._meta.fields]
 
@@ -99,9 +101,12 @@ class NodeAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        nodes, _ = nodes_as_heartbeats_say()
+        client = redis_client()
+        nodes, _ = nodes_as_heartbeats_say(client)
         # One Redis read per page, not one per row.
         self.current = {node.name: node for node in nodes}
+        # Memory is live state the heartbeats carry, not kept in the Node table.
+        self.memory = {info.name: info.memory for info in read_heartbeats(client, settings.CLUSTER_TOKEN)}
         plans = recent_plans(limit=1)
         plan = plans[0] if plans else None
         extra_context = {**(extra_context or {}), "plan": plan, "topology": cluster_topology(nodes, plan)}
@@ -117,6 +122,20 @@ class NodeAdmin(admin.ModelAdmin):
     @admin.display(description="free RAM", ordering="free_ram")
     def free_ram_gib(self, node):
         return f"{self.now(node).free_ram / 1024**3:.2f} GiB"
+
+    @admin.display(description="stages / budget")
+    def stage_memory(self, node):
+        """The stages' measured resident bytes against the node's --memory budget, flagged when the process grew past it."""
+        memory = getattr(self, "memory", {}).get(node.name)
+        if not memory:
+            return "-"
+        held = f"{memory['stage_bytes'] / 1024**2:.0f}"
+        if not memory["budget"]:
+            return f"{held} MiB (no budget)"
+        text = f"{held} / {memory['budget'] / 1024**2:.0f} MiB"
+        if memory["over_budget"]:
+            return format_html("{} <strong>over budget: the process grew {} MiB</strong>", text, f"{memory['rss_growth'] / 1024**2:.0f}")
+        return text
 
     @admin.display(description="GFLOP/s", ordering="gflops")
     def gflops_measured(self, node):

@@ -3,6 +3,8 @@
 The result is a file of the original size whose other bytes were never transferred (a sparse file
 on most file systems), so offsets stay those of the original and inference.core.gguf_loader reads it as is.
 """
+import struct
+
 import requests
 
 from inference.cache.http_fetch import CONNECT_TIMEOUT_S, FetchError, fetch_range
@@ -41,8 +43,8 @@ def remote_size(url, headers, session):
 def fetch_header(url, destination, total_size, headers, session):
     """Fetch a growing prefix until it holds the whole header; returns (parsed GGUFModel, bytes fetched).
 
-    A prefix cut inside the header makes the parse run into the zeros beyond it: it fails, or it places
-    the tensor data past the prefix. Either way twice as much is fetched.
+    Whether a prefix holds the header is read by header_length, which skips over the values: parsing a
+    header takes seconds (a Python object per vocabulary entry), so it is parsed once, when whole.
     """
     length = min(FIRST_HEADER_GUESS_BYTES, total_size)
     fetched = 0
@@ -51,22 +53,80 @@ def fetch_header(url, destination, total_size, headers, session):
         with open(destination, "r+b") as handle:
             handle.seek(fetched)
             handle.write(prefix)
+            handle.seek(0)
+            needed = header_length(handle.read(length))
         fetched = length
-        model = parsed_header(destination, fetched)
-        if model is not None:
-            return model, fetched
+        if needed is not None and needed <= fetched:
+            return read_gguf(destination), fetched
         if fetched == total_size:
             raise GGUFError(f"{url}: not a readable GGUF file")
-        length = min(2 * length, total_size)
+        length = min(needed if needed is not None else 2 * length, total_size)
 
 
-def parsed_header(path, available_bytes):
+GGUF_MAGIC = b"GGUF"
+GGUF_STRING, GGUF_ARRAY, GGUF_UINT32 = 8, 9, 4
+SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value type -> bytes
+DEFAULT_ALIGNMENT = 32
+ALIGNMENT_KEY = "general.alignment"
+
+
+def header_length(prefix):
+    """Bytes from a GGUF file's start to its tensor data, read from a prefix of the file by skipping over the
+    metadata values; None when the prefix ends inside the header. GGUF versions 2 and 3 (64-bit counts)."""
+    if prefix[:4] != GGUF_MAGIC[: len(prefix)]:
+        raise GGUFError("not a GGUF file (bad magic)")
+    position = 0
+
+    def take(fmt):
+        nonlocal position
+        values = struct.unpack_from(fmt, prefix, position)
+        position += struct.calcsize(fmt)
+        return values if len(values) > 1 else values[0]
+
+    def skip_string():
+        nonlocal position
+        length = take("<Q")  # read before `position +=` reads position
+        position += length
+
+    def skip_value(value_type):
+        nonlocal position
+        if value_type == GGUF_STRING:
+            skip_string()
+        elif value_type == GGUF_ARRAY:
+            element_type, count = take("<IQ")
+            if element_type in SCALAR_BYTES:
+                position += SCALAR_BYTES[element_type] * count
+            else:
+                for _ in range(count):
+                    skip_value(element_type)
+        elif value_type in SCALAR_BYTES:
+            position += SCALAR_BYTES[value_type]
+        else:
+            raise GGUFError(f"GGUF metadata value of unknown type {value_type}")
+
     try:
-        model = read_gguf(path)
-    except GGUFError:
+        _, version, n_tensors, n_metadata = take("<4sIQQ")
+        if version < 2:
+            raise GGUFError(f"GGUF version {version} is not supported")
+        alignment = DEFAULT_ALIGNMENT
+        for _ in range(n_metadata):
+            key_length = take("<Q")
+            key = bytes(prefix[position : position + key_length]).decode(errors="replace")
+            position += key_length
+            value_type = take("<I")
+            if key == ALIGNMENT_KEY and value_type == GGUF_UINT32:
+                alignment = take("<I")
+            else:
+                skip_value(value_type)
+        for _ in range(n_tensors):
+            skip_string()  # name
+            n_dims = take("<I")
+            position += 8 * n_dims + 4 + 8  # dimensions, type, offset
+    except struct.error:  # the prefix ended inside the header
         return None
-    data_start = min((tensor.offset for tensor in model.tensors.values()), default=0)
-    return model if data_start <= available_bytes else None
+    if position > len(prefix):
+        return None
+    return -(-position // alignment) * alignment
 
 
 def merge_adjacent(ranges):

@@ -9,6 +9,7 @@ from inference.cluster import pipeline_protocol as protocol
 from inference.cluster.heartbeat import read_heartbeats
 from inference.cluster.pipeline_stepper import ClusterStats, PipelineStepper
 from inference.cluster.planner import ModelMemory, NodeCapacity, PlanError, plan_stages
+from inference.cluster.shard_server import measure_working_bytes
 from inference.core.engine import DEFAULT_CONTEXT_LENGTH
 from inference.core.gguf_loader import embedding_and_head_bytes, layer_memory_bytes, read_gguf
 from inference.core.scheduler import Generation, Scheduler
@@ -24,10 +25,12 @@ STEP_TIME_SMOOTHING = 0.1
 
 
 def model_memory(model, context_length):
-    """Planner input from a GGUF: a tied head makes the last stage hold the embedding matrix as well."""
+    """Planner input from a GGUF: a tied head makes the last stage hold the embedding matrix as well; the working
+    buffers are measured as the shard servers measure them before they accept a stage."""
     embedding, head = embedding_and_head_bytes(model)
     last_stage_extra = head + (embedding if model.config.tied_head else 0)
-    return ModelMemory(tuple(layer_memory_bytes(model, context_length)), embedding, last_stage_extra)
+    working = measure_working_bytes(model, 0, context_length)
+    return ModelMemory(tuple(layer_memory_bytes(model, context_length)), embedding, last_stage_extra, working)
 
 
 class Coordinator:

@@ -41,6 +41,10 @@ class NodeInfo:
     port: int = 0  # web server, when this node runs one
     services: dict = field(default_factory=dict)  # service name -> port (e.g. the cache's file server)
     cached_models: list = field(default_factory=list)
+    # The shard server's memory: budget (--memory, 0: none), stage_bytes (measured: weights + KV cache + working
+    # buffers of the stages held), stages, rss, rss_growth (since just before its first stage, kernels compiled)
+    # and over_budget (rss_growth > budget).
+    memory: dict = field(default_factory=dict)
     beat_at: float = 0.0
 
     def key(self):

@@ -65,9 +65,10 @@ class Heartbeat(threading.Thread):
         publish_heartbeat(self.client, self.describe(), self.token)
 
 
-def node_describer(name, host, list_cached_models, declared_memory=None, port=0, services=None):
+def node_describer(name, host, list_cached_models, declared_memory=None, port=0, services=None, memory_report=dict):
     """A describe() for Heartbeat. list_cached_models() -> the catalog names of the models this node's cache
-    holds now; declared_memory caps what the node offers to model shards."""
+    holds now; declared_memory caps what the node offers to model shards; memory_report() -> what its shard
+    server holds and whether the process grew past the budget (ShardServer.memory_report)."""
     gflops = measure_gflops()
     started_at = time.time()
 
@@ -85,6 +86,7 @@ def node_describer(name, host, list_cached_models, declared_memory=None, port=0,
             port=port,
             services=services or {},
             cached_models=list_cached_models(),
+            memory=memory_report(),
         )
 
     return describe

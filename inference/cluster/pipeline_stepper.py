@@ -229,7 +229,7 @@ class PipelineStepper:
         Loading takes seconds to minutes (a model may first be copied from a peer), so only a stale
         heartbeat, not a deadline, tells a dead stage here."""
         for stage in self.route:
-            self.send_control(stage["node"], self.header("load", layers=stage["layers"]))
+            self.send_control(stage["node"], self.header("load", layers=stage["layers"], context_length=self.coordinator.context_length))
         waiting = set(self.node_names())
         while waiting:
             popped = self.coordinator.client.blpop([self.reply_to], timeout=self.coordinator.reply_timeout_s)

@@ -3,7 +3,9 @@
 The baseline is exo's ring memory-weighted split: each node gets a share of the layers proportional to
 the memory it offers (an 8 GB and a 16 GB node split 1:2), optionally scaled by its measured matmul
 throughput. The proportional split is then repaired so that no stage exceeds its node's free memory,
-counting the first stage's embedding and the last stage's final norm and head.
+counting the first stage's embedding, the last stage's final norm and head, and each stage's working buffers.
+The free memory is what each node offers (`node --memory`, or its available RAM): its shard server refuses
+a stage beyond it, so a plan that fits here loads.
 """
 from dataclasses import dataclass
 
@@ -27,11 +29,13 @@ class NodeCapacity:
 @dataclass(frozen=True)
 class ModelMemory:
     """Run-time bytes of a model: per layer (weights + KV cache at the planned context length),
-    the embedding the first stage holds, and what the last stage adds (final norm + head)."""
+    the embedding the first stage holds, what the last stage adds (final norm + head), and the working
+    buffers every stage needs besides (measured on a forward at the context length)."""
 
     layer_bytes: tuple
     embedding_bytes: int
     head_bytes: int
+    working_bytes: int = 0
 
     @property
     def n_layers(self):
@@ -39,12 +43,17 @@ class ModelMemory:
 
     @property
     def total_bytes(self):
+        """Weights and KV cache of the whole model."""
         return sum(self.layer_bytes) + self.embedding_bytes + self.head_bytes
+
+    def needed_bytes(self, n_stages):
+        """What the model takes spread over n_stages nodes: each holds its own working buffers."""
+        return self.total_bytes + n_stages * self.working_bytes
 
     def stage_bytes(self, start, stop):
         first = self.embedding_bytes if start == 0 else 0
         last = self.head_bytes if stop == self.n_layers else 0
-        return sum(self.layer_bytes[start:stop]) + first + last
+        return sum(self.layer_bytes[start:stop]) + first + last + self.working_bytes
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,14 @@ def plan_stages(memory, nodes, n_nodes=None, weight_by_throughput=False):
         unmeasured = ", ".join(node.name for node in nodes if node.gflops <= 0)
         raise PlanError(f"cannot weight by throughput: no measured GFLOP/s for {unmeasured}")
     if n_nodes is None:
-        single = [node for node in nodes if node.free_bytes >= memory.total_bytes]
+        single = [node for node in nodes if node.free_bytes >= memory.needed_bytes(1)]
         if single:
             best = max(single, key=lambda node: (weight(node, weight_by_throughput), node.name))
             return [Stage(best.name, 0, memory.n_layers)]
-        smallest_layer = min(memory.layer_bytes)
-        chosen = [node for node in nodes if node.free_bytes >= smallest_layer]
+        smallest_stage = min(memory.layer_bytes) + memory.working_bytes
+        chosen = [node for node in nodes if node.free_bytes >= smallest_stage]
+        if nodes and not chosen:
+            raise PlanError(missing_memory_line(memory.needed_bytes(1), sum(node.free_bytes for node in nodes), len(nodes)))
     else:
         if n_nodes < 1 or n_nodes > len(nodes):
             raise PlanError(f"asked for {n_nodes} nodes, but {len(nodes)} are live")
@@ -84,15 +95,21 @@ def plan_stages(memory, nodes, n_nodes=None, weight_by_throughput=False):
     # The biggest node first: the first stage also holds the embedding, usually the largest tensor.
     chosen = sorted(chosen, key=lambda node: ordering_key(node, weight_by_throughput=False))
     offered = sum(node.free_bytes for node in chosen)
-    if memory.total_bytes > offered:
-        raise PlanError(
-            f"the model needs {memory.total_bytes / GIB:.2f} GiB (weights + KV cache) but the "
-            f"{len(chosen)} live node(s) offer {offered / GIB:.2f} GiB: "
-            f"{(memory.total_bytes - offered) / GIB:.2f} GiB short"
-        )
+    if memory.needed_bytes(len(chosen)) > offered:
+        raise PlanError(missing_memory_line(memory.needed_bytes(len(chosen)), offered, len(chosen)))
     boundaries = proportional_boundaries(memory.n_layers, [weight(node, weight_by_throughput) for node in chosen])
     boundaries = fit_to_memory(memory, chosen, boundaries)
     return [Stage(node.name, start, stop) for node, start, stop in zip(chosen, boundaries, boundaries[1:])]
+
+
+def missing_memory_line(needed, offered, n_nodes):
+    """The one line a plan that does not fit says: "the model needs 1.30 GiB (weights, KV cache and working
+    buffers), the 3 live nodes offer 0.90 GiB: 0.40 GiB missing"."""
+    nodes = "the live node offers" if n_nodes == 1 else f"the {n_nodes} live nodes offer"
+    return (
+        f"the model needs {needed / GIB:.2f} GiB (weights, KV cache and working buffers), {nodes} {offered / GIB:.2f} GiB: "
+        f"{(needed - offered) / GIB:.2f} GiB missing"
+    )
 
 
 def weight(node, weight_by_throughput):

@@ -7,21 +7,30 @@ single-token decode steps of all those sequences go through one forward call (co
 Messages not signed with the cluster token are dropped (pipeline_protocol). A ping is answered
 after everything that came before it, so an answer proves this stage is working through its inbox.
 
+A node's memory budget (`node --memory`) binds: before loading a stage the server adds up its weights as the
+loader will hold them, a KV cache at the plan's context length and the working buffers of a forward at that
+length (measured once per model and context, on one layer), and refuses a stage that does not fit with one line
+to the coordinator. After loading, the weights are counted as StageWeights.n_bytes() says.
+
 The arithmetic is inference.core.forward.forward, the very function the single-node engine runs.
 """
+import ctypes
+import ctypes.util
 import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 import redis
 
 from inference.cluster import pipeline_protocol as protocol
 from inference.core.forward import forward
-from inference.core.gguf_loader import load_stage, read_gguf
+from inference.core.gguf_loader import load_stage, read_gguf, resident_bytes, stage_tensor_names, without_tokenizer_vocabulary
 from inference.core.kv_cache import KVCache, Segment
 from inference.core.sampling import Sampler, SamplingParams
+from inference.core.scheduler import PREFILL_BLOCK_TOKENS
 from inference.plumbing.outage import RedisOutage
 
 logger = logging.getLogger(__name__)
@@ -30,6 +39,31 @@ POLL_TIMEOUT_S = 0.5
 MAX_MESSAGES_PER_BATCH = 256
 LOADED_STAGES_KEPT = 2  # the current plan's stage, and the one before a re-plan while it drains
 STATS_SMOOTHING = 0.1
+MIB = 1024**2
+
+
+class StageOverBudget(Exception):
+    """A stage that would take this node past its memory budget; the message is the one line the coordinator shows."""
+
+
+@dataclass(frozen=True)
+class StageMemory:
+    """Bytes a loaded stage holds: its weights, one sequence's KV cache at the context length, and the working
+    buffers of a forward at that length (needed once per node, whatever the number of stages held)."""
+
+    weights: int
+    kv_cache: int
+    working: int
+
+    @property
+    def held(self):
+        return self.weights + self.kv_cache
+
+    def describe(self, context_length):
+        return (
+            f"{self.weights / MIB:.0f} MiB weights + {self.kv_cache / MIB:.0f} MiB KV cache at {context_length} tokens"
+            f" + {self.working / MIB:.0f} MiB working buffers"
+        )
 
 
 @dataclass
@@ -73,16 +107,25 @@ def rng_state(sampler):
 
 
 class ShardServer:
-    def __init__(self, client, cluster_token, node_name, locate_stage=lambda model, layers, with_embedding, with_head: model):
+    def __init__(
+        self, client, cluster_token, node_name, locate_stage=lambda model, layers, with_embedding, with_head: model, memory_budget=None
+    ):
         """locate_stage(model reference, layers, with_embedding, with_head) -> a local GGUF holding at
-        least those tensors (the model cache's job; by default the reference is a path)."""
+        least those tensors (the model cache's job; by default the reference is a path).
+        memory_budget: bytes this node's stages may hold (weights, KV caches, working buffers); None: no limit."""
         self.client = client
         self.cluster_token = cluster_token
         self.node_name = node_name
         self.inbox = protocol.inbox_key(node_name)
         self.locate_stage = locate_stage
+        self.memory_budget = memory_budget
         self.models = {}  # local GGUF path -> GGUFModel (header only)
         self.stages = OrderedDict()  # (model, first, stop) -> StageWeights
+        self.stage_memory = {}  # (model, first, stop) -> StageMemory, measured once loaded
+        self.working_bytes = {}  # (local GGUF path, context length) -> measured peak extra of a forward
+        # The process before it held any stage, its kernels compiled (set at the first stage's measurement):
+        # its growth past this is what the budget bounds.
+        self.baseline_rss = None
         self.sequences = {}  # (run, epoch, seq) -> Sequence
         self.rolling = {}
 
@@ -144,19 +187,86 @@ class ShardServer:
             with_embedding, with_head = layers[0] == 0, layers[1] == header["n_layers"]
             path = self.locate_stage(header["model"], range(*layers), with_embedding, with_head)
             if path not in self.models:
-                # Parsing a GGUF header takes seconds (a Python object per vocabulary entry): once per file.
-                self.models[path] = read_gguf(path)
-            self.stages[key] = load_stage(self.models[path], range(*layers), with_embedding, with_head)
-            while len(self.stages) > LOADED_STAGES_KEPT:
-                self.stages.popitem(last=False)
+                # Parsing a GGUF header takes seconds (a Python object per vocabulary entry): once per file. Stages
+                # need no tokenizer, and its vocabulary would take a hundred MB or more of the budget.
+                self.models[path] = without_tokenizer_vocabulary(read_gguf(path))
+                release_freed_memory()
+            model, layer_range = self.models[path], range(*layers)
+            context_length = min(header["context_length"], model.config.context_length)
+            expected = self.admit(path, model, layer_range, with_embedding, with_head, context_length)
+            stage = load_stage(model, layer_range, with_embedding, with_head)
+            measured = StageMemory(stage.n_bytes(), expected.kv_cache, expected.working)
+            if measured.weights > expected.weights + MIB:
+                logger.warning(
+                    "layers %s of %s hold %d bytes of weights, the loader counted %d", layers, header["model"], measured.weights, expected.weights
+                )
+            if self.memory_budget and self.held_bytes() + measured.held + measured.working > self.memory_budget:
+                raise StageOverBudget(self.over_budget_line(layer_range, measured, context_length))
+            self.stages[key], self.stage_memory[key] = stage, measured
         self.stages.move_to_end(key)
         return self.stages[key]
+
+    def admit(self, path, model, layers, with_embedding, with_head, context_length):
+        """What the stage will hold (StageMemory as the loader counts it), once it is known to fit: older stages are
+        let go first (LOADED_STAGES_KEPT, then as the budget needs); a stage that does not fit alone is refused."""
+        config = model.config
+        weights = sum(resident_bytes(model.tensors[name]) for name in stage_tensor_names(model, layers, with_embedding, with_head))
+        kv_cache = KVCache.bytes_per_position(len(layers), config.n_kv_heads, config.head_dim) * context_length
+        if self.memory_budget and weights + kv_cache > self.memory_budget:  # refused before the measurement's load
+            raise StageOverBudget(self.over_budget_line(layers, StageMemory(weights, kv_cache, 0), context_length))
+        if (path, context_length) not in self.working_bytes:
+            self.working_bytes[(path, context_length)] = measure_working_bytes(model, layers.start, context_length)
+            if self.baseline_rss is None:
+                self.baseline_rss = process_rss()
+        expected = StageMemory(weights, kv_cache, self.working_bytes[(path, context_length)])
+        if self.memory_budget and expected.held + expected.working > self.memory_budget:
+            raise StageOverBudget(self.over_budget_line(layers, expected, context_length))
+        while self.stages and (
+            len(self.stages) >= LOADED_STAGES_KEPT
+            or (self.memory_budget and self.held_bytes() + expected.held + expected.working > self.memory_budget)
+        ):
+            self.let_go(next(iter(self.stages)))
+        return expected
+
+    def let_go(self, key):
+        del self.stages[key]
+        del self.stage_memory[key]
+        release_freed_memory()
+
+    def held_bytes(self):
+        """Weights and KV caches of the stages held now (their working buffers are counted once, by the caller)."""
+        return sum(memory.held for memory in self.stage_memory.values())
+
+    def over_budget_line(self, layers, memory, context_length):
+        return (
+            f"node {self.node_name} refuses layers {layers[0]}..{layers[-1]}: they need "
+            f"{(memory.held + memory.working) / MIB:.0f} MiB ({memory.describe(context_length)}), "
+            f"over its --memory budget of {self.memory_budget / MIB:.0f} MiB"
+        )
+
+    def memory_report(self):
+        """For the heartbeat: the budget, what the stages held now measure, and whether the process grew past it."""
+        rss = process_rss()
+        growth = max(0, rss - self.baseline_rss) if self.baseline_rss is not None else 0
+        held = list(self.stage_memory.items())  # a copy: the serving thread changes it while the heartbeat reads
+        stage_bytes = sum(memory.held for _, memory in held) + max((memory.working for _, memory in held), default=0)
+        return {
+            "budget": self.memory_budget or 0,
+            "stage_bytes": stage_bytes,
+            "stages": [f"{model} {first}-{stop - 1}" for (model, first, stop), _ in held],
+            "rss": rss,
+            "rss_growth": growth,
+            "over_budget": bool(self.memory_budget) and growth > self.memory_budget,
+        }
 
     def load(self, header):
         started = time.perf_counter()
         try:
             self.stage_for(header, header["layers"])
             reply = {"kind": "loaded", "node": self.node_name, "ms": (time.perf_counter() - started) * 1000}
+        except StageOverBudget as refusal:
+            logger.warning("%s", refusal)
+            reply = {"kind": "failed", "node": self.node_name, "error": str(refusal)}
         except Exception as error:  # any failure must reach the coordinator instead of a silent timeout
             logger.exception("loading layers %s of %s failed", header["layers"], header["model"])
             reply = {"kind": "failed", "node": self.node_name, "error": f"{type(error).__name__}: {error}"}
@@ -284,6 +394,58 @@ class ShardServer:
             value = float(entry[name])
             self.rolling[name] = value if previous is None else previous + STATS_SMOOTHING * (value - previous)
         self.rolling["steps"] = self.rolling.get("steps", 0) + 1
+
+
+def measure_working_bytes(model, layer, context_length):
+    """Peak bytes a stage allocates beyond the weights and KV cache it holds, for a prompt filling the context:
+    the rows it receives and the rows it passes on (both [T, D]), and the forward of the last prompt block, the one
+    whose attention reads the most positions. Measured on one layer: a stage runs its layers one after another,
+    each one's temporaries freed before the next.
+
+    Linux: the peak resident set (VmHWM) is reset through /proc/self/clear_refs before the measured work."""
+    config = model.config
+    block = min(PREFILL_BLOCK_TOKENS, context_length)
+    probe = load_stage(model, range(layer, layer + 1), False, False)
+    generator = np.random.default_rng(0)
+    warm_up = generator.standard_normal((1, config.d_model), dtype=np.float32)  # [1, D]
+    # The first call compiles the kernels; compiled code is no working buffer.
+    forward(warm_up, probe, [Segment(KVCache(1, config.n_kv_heads, config.head_dim, 1), 1)])
+    cache = KVCache(1, config.n_kv_heads, config.head_dim, context_length)
+    cache.keys.fill(0.0)  # resident now, so that the peak below counts only what the work allocates
+    cache.values.fill(0.0)
+    cache.length = context_length - block
+    release_freed_memory()
+    before = process_rss()
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # peak resident set := current
+    received = generator.standard_normal((context_length, config.d_model), dtype=np.float32)  # [T, D]
+    passed_on = received.copy()  # [T, D], the hidden states a stage concatenates for the next one
+    forward(received[-block:], probe, [Segment(cache, block)])
+    peak = peak_rss()
+    del probe, received, passed_on, cache
+    release_freed_memory()
+    return max(0, peak - before)
+
+
+def process_rss():
+    return psutil.Process().memory_info().rss
+
+
+def peak_rss():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("/proc/self/status has no VmHWM")
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+
+
+def release_freed_memory():
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise), so resident bytes measure what is held."""
+    if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
 
 
 def rolling_stage_stats(client, node_name):

@@ -75,7 +75,7 @@ def test_the_proportional_split_is_repaired_when_the_embedding_does_not_fit():
 def test_it_names_the_shortfall_when_the_cluster_cannot_hold_the_model():
     nodes = [NodeCapacity("a", 1 * GIB), NodeCapacity("b", 1 * GIB)]
 
-    with pytest.raises(PlanError, match=r"needs 2\.93 GiB .* offer 2\.00 GiB: 0\.93 GiB short"):
+    with pytest.raises(PlanError, match=r"needs 2\.93 GiB \(weights, KV cache and working buffers\), the 2 live nodes offer 2\.00 GiB: 0\.93 GiB missing"):
         plan_stages(uniform_model(), nodes)
 
 

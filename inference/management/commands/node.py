@@ -32,6 +32,7 @@ class RunningNode:
     declared_memory: int | None  # bytes offered to model shards (--memory), None: the available RAM
     client: object  # Redis
     supervisor: Supervisor
+    shard_server: ShardServer | None = None  # its memory report goes into the heartbeat
 
 
 def serve_model_cache(node):
@@ -59,7 +60,8 @@ def locate_stage_file(model, layers, with_embedding, with_head):
 
 def serve_shards(node):
     """The shard server: runs the layers the coordinator's plans give this node (distributed inference)."""
-    shard_server = ShardServer(redis_client(), settings.CLUSTER_TOKEN, node.name, locate_stage_file)
+    shard_server = ShardServer(redis_client(), settings.CLUSTER_TOKEN, node.name, locate_stage_file, node.declared_memory)
+    node.shard_server = shard_server
     thread = threading.Thread(target=shard_server.serve, args=(node.supervisor.stopping,), name="shard-server")
     thread.start()
     return ThreadService("shard server", thread)
@@ -86,6 +88,7 @@ def beat_heartbeat(node):
         node.options["host"] or lan_address(),
         list_cached_models=lambda: sorted(cached_model_names()),
         declared_memory=node.declared_memory,
+        memory_report=node.shard_server.memory_report,
     )
     heartbeat = Heartbeat(node.client, settings.CLUSTER_TOKEN, describe, node.supervisor.stopping)
     heartbeat.start()
