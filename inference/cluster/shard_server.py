@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
+import tracemalloc
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -400,9 +401,7 @@ def measure_working_bytes(model, layer, context_length):
     """Peak bytes a stage allocates beyond the weights and KV cache it holds, for a prompt filling the context:
     the rows it receives and the rows it passes on (both [T, D]), and the forward of the last prompt block, the one
     whose attention reads the most positions. Measured on one layer: a stage runs its layers one after another,
-    each one's temporaries freed before the next.
-
-    Linux: the peak resident set (VmHWM) is reset through /proc/self/clear_refs before the measured work."""
+    each one's temporaries freed before the next."""
     config = model.config
     block = min(PREFILL_BLOCK_TOKENS, context_length)
     probe = load_stage(model, range(layer, layer + 1), False, False)
@@ -415,16 +414,37 @@ def measure_working_bytes(model, layer, context_length):
     cache.values.fill(0.0)
     cache.length = context_length - block
     release_freed_memory()
-    before = process_rss()
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # peak resident set := current
-    received = generator.standard_normal((context_length, config.d_model), dtype=np.float32)  # [T, D]
-    passed_on = received.copy()  # [T, D], the hidden states a stage concatenates for the next one
-    forward(received[-block:], probe, [Segment(cache, block)])
-    peak = peak_rss()
+    with PeakMemory() as peak:
+        received = generator.standard_normal((context_length, config.d_model), dtype=np.float32)  # [T, D]
+        passed_on = received.copy()  # [T, D], the hidden states a stage concatenates for the next one
+        forward(received[-block:], probe, [Segment(cache, block)])
     del probe, received, passed_on, cache
     release_freed_memory()
-    return max(0, peak - before)
+    return peak.extra_bytes
+
+
+class PeakMemory:
+    """The peak bytes allocated within the block beyond what the process held when it began: the peak resident set
+    (VmHWM, reset through /proc/self/clear_refs) where Linux offers it, else tracemalloc's peak of Python and
+    numpy allocations."""
+
+    def __enter__(self):
+        self.before = process_rss()
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")  # peak resident set := current
+            self.traced = False
+        except OSError:
+            tracemalloc.start()
+            self.traced = True
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.traced:
+            self.extra_bytes = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        else:
+            self.extra_bytes = max(0, peak_rss() - self.before)
 
 
 def process_rss():
