@@ -1,17 +1,15 @@
 """A blob whose bytes changed on disk is caught by `models verify`, and `models pull` fetches it again."""
-import os
-
 import pytest
 from django.core.management import CommandError, call_command
 
 from inference.cache.store import sha256_of_file
+from tests.inference.tiny_gguf import write_tiny_gguf
 
 
 @pytest.fixture
 def imported_model(settings, tmp_path):
     settings.MODEL_CACHE_DIR = tmp_path / "cache"
-    original = tmp_path / "weights.gguf"
-    original.write_bytes(os.urandom(256 * 1024))
+    original = write_tiny_gguf(tmp_path / "weights.gguf")
     call_command("models", "import", str(original), "--name", "tiny-weights")
     digest = sha256_of_file(original)
     return settings.MODEL_CACHE_DIR / "blobs" / digest, digest
