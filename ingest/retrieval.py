@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rank_bm25 import BM25Okapi
 
+from ingest.chunking import joined
 from ingest.embedding import embed_texts
 from ingest.models import Chunk, KnowledgeBase
 from ingest.replica import current_replica
@@ -25,7 +26,7 @@ RRF_K = 60
 MIN_RELEVANCE = 0.3
 # Neighbouring chunks merge into passages of at most this many words (~530 tokens, under answering's 600-token
 # source budget): a longer stretch, a whole video on the topic, would be one passage over the budget and be
-# left out entirely.
+# left out entirely. Counted as BM25 terms, so a Japanese passage, without spaces, counts about a word per character.
 MAX_PASSAGE_WORDS = 400
 # Scripts written without spaces between words (Han, kana, Hangul syllables, half-width katakana): their runs are
 # cut into overlapping character bigrams, which match a Japanese or Chinese word wherever it stands in a sentence.
@@ -68,7 +69,7 @@ class Passage:
 
     @property
     def text(self):
-        return " ".join(segment["text"].strip() for segment in self.segments)
+        return joined(segment["text"].strip() for segment in self.segments)
 
     def as_dict(self):
         return {
@@ -182,7 +183,7 @@ def merge_adjacent(scored_chunks):
         run = [entries[0]]
         for entry in entries[1:]:
             adjacent = entry[0].position == run[-1][0].position + 1
-            if adjacent and len(passage_of([*run, entry]).text.split()) <= MAX_PASSAGE_WORDS:
+            if adjacent and len(tokenize(passage_of([*run, entry]).text)) <= MAX_PASSAGE_WORDS:
                 run.append(entry)
             else:
                 passages.append(passage_of(run))

@@ -3,7 +3,7 @@ bigrams, and still matches English names and numbers by whole words."""
 import pytest
 
 from ingest.models import Chunk, Source
-from ingest.retrieval import lexical_index, tokenize
+from ingest.retrieval import MAX_PASSAGE_WORDS, lexical_index, retrieve, tokenize
 from tests.assistant.knowledge import indexed_video
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +55,13 @@ def test_english_names_and_numbers_still_match_as_words(multilingual_knowledge):
     assert videos_found("WireGuard")[0] == multilingual_knowledge["vpn"]
     assert videos_found("when does release 4217 ship?")[0] == multilingual_knowledge["release"]
     assert lexical_index.search("ワイヤーガード", None, 3) == [], "no bigram of an unrelated Japanese word matches"
+
+
+def test_a_long_japanese_video_on_the_topic_comes_in_passages_that_fit_the_source_budget(knowledge):
+    source = Source.objects.create(url="https://media.example/long-ja.xml")
+    sentences = [f"第{n}回の定例会議では、データベースのバックアップと復旧の手順を確認しました。" for n in range(1, 61)]
+    video = indexed_video(source, "ja-long", "定例会議", sentences)
+    passages = [passage for passage in retrieve("データベースのバックアップ") if passage.video == video]
+    assert passages and all(len(tokenize(passage.text)) <= MAX_PASSAGE_WORDS for passage in passages)
+    assert all(len(passage.text) < 1000 for passage in passages), "a passage is not the whole video"
+    assert " " not in passages[0].text, "Japanese segments are joined without spaces"
