@@ -50,7 +50,8 @@ def test_the_dashboard_and_sources_page_speak_japanese_with_localized_dates(clie
     assert "ようこそ、ada さん" in dashboard and "見る価値のある動画" in dashboard and ">ソース</a>" in dashboard
     assert "2026/11/03 14:05" in dashboard, "a Japanese short date and time"
     sources = client.get(reverse("sources")).content.decode()
-    assert "話されている言語: 日本語" in sources and "分割中 42%" in sources and "0/1 件を索引済み" in sources
+    assert "話されている言語: 日本語" in sources and "[日本語]" in sources and "分割中 42%" in sources
+    assert "0/1 件を索引済み" in sources
 
     english = logged_in(client, ada, "en").get(reverse("dashboard")).content.decode()
     assert "Welcome, ada" in english and "11/03/2026 2:05 p.m." in english
