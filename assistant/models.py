@@ -99,9 +99,12 @@ class DashboardVisit(models.Model):
     last_seen_at = models.DateTimeField()
 
     def record(self, now):
-        if now - self.last_seen_at > self.VISIT_GAP:
-            self.previous_visit_at = self.last_seen_at
+        self.previous_visit_at = self.visit_start(now)
         self.last_seen_at = now
+
+    def visit_start(self, now):
+        """Where "new" begins for a visit at `now`: the visit before this one (None on the first)."""
+        return self.last_seen_at if now - self.last_seen_at > self.VISIT_GAP else self.previous_visit_at
 
 
 

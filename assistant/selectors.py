@@ -1,7 +1,9 @@
 """Reads of the assistant app."""
 import numpy as np
 
-from assistant.models import ApiKey, Conversation, LanguageChoice, Message
+from django.utils import timezone
+
+from assistant.models import ApiKey, Conversation, DashboardVisit, LanguageChoice, Message
 from ingest.embedding import embed_texts
 from inference.models import ModelEntry
 from ingest.models import Chunk, Job, Video
@@ -31,6 +33,12 @@ def catalog_model_kinds():
 def conversations_of(user):
     """The user's own conversations: looking one up through this gives another user's a 404."""
     return Conversation.objects.filter(user=user)
+
+
+def dashboard_visit_start(user):
+    """Where "new" begins for the employee's visit now, read without recording it (the page posts the visit)."""
+    visit = DashboardVisit.objects.filter(user=user).first()
+    return None if visit is None else visit.visit_start(timezone.now())
 
 
 def worth_watching(user, since, limit=10):

@@ -6,6 +6,7 @@ from assistant import languages, openai_api, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("visit", views.record_dashboard_visit, name="record-dashboard-visit"),
     path("health", views.health, name="health"),
     path("my-sources", views.my_sources, name="my_sources"),
     path("ask/", views.ask, name="ask"),

@@ -3,7 +3,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,7 +13,7 @@ from assistant.answering import GroundedAnswer
 from assistant.forms import AskForm, LoginForm
 from assistant.health import health_report, may_see_details
 from ingest.retrieval import Filters
-from assistant.selectors import conversations_of, worth_watching
+from assistant.selectors import conversations_of, dashboard_visit_start, worth_watching
 from assistant.services import do_record_dashboard_visit, do_record_exchange, do_start_conversation
 from assistant.streaming import iterate_in_thread, sse_event
 from ingest import selectors as ingest_selectors
@@ -33,8 +33,7 @@ def health(request):
 
 @login_required
 def dashboard(request):
-    # The one page view that writes, on purpose: seeing the dashboard is the visit "worth watching" counts from.
-    since = do_record_dashboard_visit(request.user)
+    since = dashboard_visit_start(request.user)  # the page itself posts the visit once shown
     context = {
         "api_keys": request.user.api_keys.filter(revoked_at__isnull=True),
         "conversations": conversations_of(request.user)[:RECENT_CONVERSATIONS],
@@ -43,6 +42,14 @@ def dashboard(request):
         **my_sources_context(request.user),
     }
     return render(request, "assistant/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def record_dashboard_visit(request):
+    """Posted by the dashboard once shown: the visit "worth watching" counts the next one from."""
+    do_record_dashboard_visit(request.user)
+    return HttpResponse(status=204)
 
 
 @login_required
