@@ -170,14 +170,18 @@ class ShardServer:
                 stage_key = (header["model"], *header["route"][header["hop"]]["layers"])
                 forwards.setdefault(stage_key, []).append((header, payload))
         for group in forwards.values():
-            self.run_group(group, received_at)
+            try:
+                self.run_group(group, received_at)
+            except StageOverBudget as refusal:
+                # Steps for a stage let go of to make room (a plan since replaced): their run re-plans when they time out.
+                logger.warning("%s; dropping %d message(s) for it", refusal, len(group))
         for header, _ in decoded:
             if header["kind"] == "release":
                 self.release(header)
             elif header["kind"] == "ping":
                 pong = {"kind": "pong", "node": self.node_name, "ping": header["ping"], "run": header["run"], "epoch": header["epoch"]}
                 self.send(header["reply_to"], pong)
-        if forwards:
+        if forwards and self.rolling:  # none yet when every step so far was dropped
             self.client.hset(protocol.stats_key(self.node_name), mapping=self.rolling)
 
     # ------------------------------------------------------------------ control messages
