@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.utils import translation
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -15,13 +16,11 @@ from assistant.services import do_choose_language
 SESSION_KEY = "chosen_language"
 
 
-class ChosenLanguageMiddleware:
-    """After LocaleMiddleware and authentication: a logged-in employee's chosen language overrides the browser's."""
+class ChosenLanguageMiddleware(MiddlewareMixin):
+    """After LocaleMiddleware and authentication: a logged-in employee's chosen language overrides the browser's.
+    A MiddlewareMixin, as LocaleMiddleware is, so that the stack stays asynchronous under ASGI."""
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
+    def process_request(self, request):
         try:
             language = self.chosen_language(request)
         except DATABASE_UNAVAILABLE:
@@ -30,7 +29,7 @@ class ChosenLanguageMiddleware:
         if language:
             translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()
-        return self.get_response(request)
+        return None
 
     @staticmethod
     def chosen_language(request):

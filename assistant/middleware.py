@@ -7,12 +7,15 @@ import time
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 logger = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 RETRY_AFTER_S = 5
-MESSAGE = "The database is unavailable (restarting or unreachable); try again in a few seconds."
+# English in the API's JSON, the reader's language on the HTML page.
+MESSAGE = gettext_noop("The database is unavailable (restarting or unreachable); try again in a few seconds.")
 # Under load every request of an outage fails alike: one log line per this many seconds says it.
 LOG_INTERVAL_S = 10.0
 _last_logged = [0.0]
@@ -36,8 +39,9 @@ def database_unavailable_response(request):
         response = JsonResponse(body, status=503)
     else:
         # Plain HTML: the site's templates read the database (navigation), which is what is missing.
+        title = _("Service unavailable")
         response = HttpResponse(
-            f"<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1><p>{MESSAGE}</p>",
+            f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{_(MESSAGE)}</p>",
             status=503,
         )
     response["Retry-After"] = str(RETRY_AFTER_S)

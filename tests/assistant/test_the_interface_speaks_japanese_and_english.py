@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
 
+from assistant.middleware import database_unavailable_response
 from assistant.models import Conversation
 from ingest.models import Job, Source, Subscription, Video
 
@@ -101,3 +103,11 @@ def po_string(entry, keyword):
     """A .po entry's string after keyword, joined from its continuation lines."""
     lines = re.search(rf'^{keyword} (".*"\n?(?:".*"\n?)*)', entry, re.M).group(1).split("\n")
     return "".join(json.loads(line) for line in lines if line)
+
+
+def test_the_database_unavailable_page_is_in_the_readers_language_and_the_api_error_in_english(rf):
+    with translation.override("ja"):
+        page = database_unavailable_response(rf.get("/")).content.decode()
+        api_error = json.loads(database_unavailable_response(rf.get("/v1/models")).content)
+    assert "<h1>サービスを利用できません</h1>" in page and "データベースに接続できません" in page
+    assert api_error["error"]["message"].startswith("The database is unavailable")
