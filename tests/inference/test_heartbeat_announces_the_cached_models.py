@@ -6,6 +6,7 @@ from django.conf import settings as django_settings
 from inference.cluster.heartbeat import read_heartbeats
 from inference.plumbing.redis import redis_client
 from inference.services import do_import_model
+from tests.inference.tiny_gguf import write_tiny_gguf
 
 
 def announced_models(node_name, timeout_s=60):
@@ -21,8 +22,7 @@ def announced_models(node_name, timeout_s=60):
 
 def test_the_heartbeat_lists_a_model_cached_on_the_node_by_its_catalog_name(start_worker, settings, tmp_path):
     settings.MODEL_CACHE_DIR = tmp_path / "cache"
-    (tmp_path / "tiny.gguf").write_bytes(b"GGUF" + bytes(64))
-    do_import_model(tmp_path / "tiny.gguf", "tiny-model")
+    do_import_model(write_tiny_gguf(tmp_path / "tiny.gguf"), "tiny-model")
 
     start_worker("announcer", MODEL_CACHE_DIR=tmp_path / "cache")
 
