@@ -24,9 +24,10 @@ NEARLY_FULL_BYTES = 1024 * 1024
 
 
 class MediaError(Exception):
-    def __init__(self, message, transient=False):
+    def __init__(self, message, transient=False, no_space=False):
         super().__init__(message)
         self.transient = transient
+        self.no_space = no_space  # the disk's fault, not the video's: waited out without counting an attempt
 
 
 def probe(url):
@@ -108,7 +109,7 @@ def audio_bytes_needed(info):
 
 
 def no_space_for_audio(directory, needed_bytes):
-    return MediaError(str(NoSpaceError("audio download", directory, needed_bytes or None)), transient=True)
+    return MediaError(str(NoSpaceError("audio download", directory, needed_bytes or None)), transient=True, no_space=True)
 
 
 def progress_hook(on_progress):

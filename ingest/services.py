@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 RETRY_BASE_DELAY_S = 30
 NO_SLOT_DELAY_S = 15
 REDIS_RETRY_DELAY_S = 5
+NO_SPACE_RETRY_DELAY_S = 60
 PROGRESS_INTERVAL_S = 1.0
 # Remembers which run of Redis the last look at the broker saw; gone when Redis came back empty.
 BROKER_RUN_KEY = "kotatsu:ingest:broker-run-id"
@@ -140,6 +141,8 @@ def do_transcribe_video(job_id):
         # Redis went away under the step (download slots, model fetches): not the video's fault, no attempt counted.
         raise run.interrupted_by_redis(error, Job.DISCOVERED) from None
     except media.MediaError as error:
+        if error.no_space:
+            raise run.waiting_for_space(str(error)) from None
         return run.fail(str(error), transient=error.transient)
     except UnsafeUrl as error:
         return run.fail(str(error), transient=False)
@@ -340,6 +343,11 @@ class JobRun:
         logger.warning("job %s handed back: Redis went away under it (%s)", self.job.pk, error)
         self.release(stage)
         return RetryLater(REDIS_RETRY_DELAY_S)
+
+    def waiting_for_space(self, message):
+        """Hand the job back with the disk's one line, no attempt counted: it goes on when space returns."""
+        self.write(owner="", error=message)
+        return RetryLater(NO_SPACE_RETRY_DELAY_S)
 
     def fail(self, message, transient):
         """Record a failure: a transient one is retried with exponential backoff (RetryLater), up to
