@@ -68,7 +68,7 @@ def main():
         try:
             busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy_processes)]
             print(f"# bench/assistant.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
-                  f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset (all cores)')}, "
+                  f"KOTATSU_THREADS={os.environ.get('KOTATSU_THREADS', 'unset (all cores)')}, "
                   f"{args.busy_processes} busy process(es)")
             bench_time_to_first_token(base_url, api_key, args.max_tokens)
             bench_concurrent_clients(base_url, api_key, args)

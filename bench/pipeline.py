@@ -21,13 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from bench.engine import default_model  # noqa: E402
 from inference.cluster.coordinator import Coordinator  # noqa: E402
+from inference.core import kernels  # noqa: E402
 from inference.core.engine import Engine  # noqa: E402
 from inference.core.sampling import SamplingParams  # noqa: E402
 from tests.inference.cluster_lab import ClusterLab, namespaces_work, netem_works  # noqa: E402
@@ -69,12 +68,21 @@ def aggregate_rate(coordinator, prompts, tokens):
     return rate, [stage.per_token()["batch"] for stage in generation.stats.stages]
 
 
+def default_model():
+    from inference.model_files import DEFAULT_MODEL, cached_model_path
+
+    path = cached_model_path(DEFAULT_MODEL)
+    if path is None:
+        sys.exit(f"{DEFAULT_MODEL} is not in the model cache: run manage.py models pull {DEFAULT_MODEL}")
+    return path
+
+
 def measure_pipeline(label, model_path, tokens, single_tok_s, node_threads, link=None):
     work_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     env = {"VAR_DIR": str(work_dir), "DATABASE_URL": f"sqlite:///{work_dir / 'bench.sqlite3'}"}
     if node_threads:
-        env["OPENBLAS_NUM_THREADS"] = str(node_threads)
+        env["KOTATSU_THREADS"] = str(node_threads)
     # The nodes' Celery workers look at their job tables when they start.
     migrate = [sys.executable, str(PROJECT_DIR / "manage.py"), "migrate", "--verbosity", "0"]
     subprocess.run(migrate, env={**os.environ, **env}, cwd=PROJECT_DIR, check=True)
@@ -118,10 +126,10 @@ def main():
 
     engine = Engine(model_path, context_length=CONTEXT_LENGTH)
     prompt = chat_prompt(engine.tokenizer, PROMPTS[0])
-    # The reference gets the same BLAS threads as each node, so that the ratio compares pipelines, not thread counts.
-    with threadpool_limits(limits=args.node_threads):
-        decode_rate(engine.generate(prompt, 4, SamplingParams()))  # warm-up
-        single_tok_s = decode_rate(engine.generate(prompt, args.tokens, SamplingParams()))
+    # The reference gets the same threads as each node, so that the ratio compares pipelines, not thread counts.
+    kernels.set_threads(args.node_threads)
+    decode_rate(engine.generate(prompt, 4, SamplingParams()))  # warm-up
+    single_tok_s = decode_rate(engine.generate(prompt, args.tokens, SamplingParams()))
     del engine
 
     threads = args.node_threads
