@@ -1,20 +1,19 @@
 """`models list --json` is the catalog with this node's cache state, for scripts."""
 import json
-import os
 
 import pytest
 from django.core.management import call_command
 
 from inference.catalog import install_built_in_models
 from inference.models import ModelEntry, ModelSource
+from tests.inference.tiny_gguf import write_tiny_gguf
 
 
 @pytest.mark.django_db
 def test_list_json_names_every_catalog_model_and_whether_it_is_cached_here(settings, tmp_path, capsys):
     settings.MODEL_CACHE_DIR = tmp_path / "cache"
     install_built_in_models(ModelEntry, ModelSource)  # a flushing (transactional) test may have run before
-    weights = tmp_path / "weights.gguf"
-    weights.write_bytes(os.urandom(1000))
+    weights = write_tiny_gguf(tmp_path / "weights.gguf")
     call_command("models", "import", str(weights), "--name", "local-weights")
     capsys.readouterr()
 
@@ -23,7 +22,7 @@ def test_list_json_names_every_catalog_model_and_whether_it_is_cached_here(setti
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert {"smollm2-135m-instruct", "whisper-tiny.en", "whisper-base", "all-minilm-l6-v2"} <= set(rows)
     assert rows["local-weights"] == {
-        "name": "local-weights", "kind": "llm", "size": 1000, "sha256": rows["local-weights"]["sha256"], "cached": True,
+        "name": "local-weights", "kind": "llm", "size": weights.stat().st_size, "sha256": rows["local-weights"]["sha256"], "cached": True,
     }
     assert rows["whisper-base"]["cached"] is False
     assert set(rows["whisper-base"]) == {"name", "kind", "size", "sha256", "cached"}
