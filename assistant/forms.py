@@ -17,6 +17,11 @@ class AskForm(forms.Form):
     published_before = forms.DateTimeField(required=False)
 
 
+class SearchForm(forms.Form):
+    q = forms.CharField(max_length=MAX_QUESTION_LENGTH, strip=True, required=False)
+    source = forms.IntegerField(required=False, min_value=1)
+
+
 class LimitedLoginMixin:
     """Every login form's check of the failed-login limit (assistant.login_limit), admin's included: a locked
     username and address is refused before its password is even tried."""

@@ -125,6 +125,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every request until collectstatic has run
+# The apps' own static files are served where they are, so a server started without collectstatic (tests) has them.
+WHITENOISE_USE_FINDERS = True
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

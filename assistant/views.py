@@ -9,17 +9,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.answering import GroundedAnswer
-from assistant.forms import AskForm, LoginForm
+from assistant.answering import GroundedAnswer, link_at
+from assistant.forms import AskForm, LoginForm, SearchForm
 from assistant.health import health_report, may_see_details
-from ingest.retrieval import Filters
 from assistant.selectors import conversations_of, dashboard_visit_start, worth_watching
 from assistant.services import do_record_dashboard_visit, do_record_exchange, do_start_conversation
 from assistant.streaming import iterate_in_thread, sse_event
 from ingest import selectors as ingest_selectors
+from ingest.moments import find_moments
+from ingest.retrieval import Filters
+from ingest.views import progress_context
 
 logger = logging.getLogger(__name__)
 RECENT_CONVERSATIONS = 20
+SEARCH_RESULTS = 10
 
 
 @require_GET
@@ -39,7 +42,7 @@ def dashboard(request):
         "conversations": conversations_of(request.user)[:RECENT_CONVERSATIONS],
         "worth_watching": worth_watching(request.user, since),
         "since": since,
-        **my_sources_context(request.user),
+        **progress_context(request.user),
     }
     return render(request, "assistant/dashboard.html", context)
 
@@ -50,21 +53,6 @@ def record_dashboard_visit(request):
     """Posted by the dashboard once shown: the visit "worth watching" counts the next one from."""
     do_record_dashboard_visit(request.user)
     return HttpResponse(status=204)
-
-
-@login_required
-@require_GET
-def my_sources(request):
-    """The "my sources" section alone, re-fetched by the dashboard while ingestion is in progress."""
-    return render(request, "assistant/_my_sources.html", my_sources_context(request.user))
-
-
-def my_sources_context(user):
-    sources = list(ingest_selectors.subscribed_sources(user))
-    jobs = ingest_selectors.active_jobs([source.pk for source in sources])
-    # A source not yet listed has no jobs yet, but its videos are about to appear.
-    unlisted = any(source.last_synced_at is None and not source.last_sync_error for source in sources)
-    return {"sources": sources, "active_jobs": jobs, "ingesting": bool(jobs) or unlisted}
 
 
 @login_required
@@ -111,6 +99,7 @@ async def ask_stream(request):
             "sources": answer.sources,
             "ttft_s": answer.ttft_s,
             "conversation_id": thread.pk,
+            "conversation_title": thread.title,
             "conversation_url": reverse("conversation", args=[thread.pk]),
         }))
 
@@ -123,6 +112,25 @@ async def ask_stream(request):
             yield sse_event({"message": str(error)}, "error")
 
     return StreamingHttpResponse(events(), content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@login_required
+@require_GET
+def search(request):
+    """Moments where something was said: the video, the second, the words, a link and a player opening there."""
+    form = SearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    moments = []
+    if query:
+        found = find_moments(query, Filters(source_id=form.cleaned_data["source"]), limit=SEARCH_RESULTS)
+        moments = [{"moment": moment, "url": link_at(moment.video.url, moment.start_s)} for moment in found]
+    context = {
+        "form": form,
+        "query": query,
+        "moments": moments,
+        "sources": ingest_selectors.subscribed_sources(request.user),
+    }
+    return render(request, "assistant/search.html", context)
 
 
 class LoginView(auth_views.LoginView):
