@@ -1,9 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.utils.html import format_html
 
-from ingest import selectors, services, tasks
-from ingest.models import Chunk, Job, Source, Video
+from ingest import reembedding, selectors, services, tasks
+from ingest.models import Chunk, EmbeddingSetting, Job, Source, Video
 
 
 def progress_bar(percent, label):
@@ -99,3 +100,50 @@ class VideoAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for video in queryset:
             services.do_remove_video(video)
+
+
+class EmbeddingModelForm(forms.ModelForm):
+    embedding_model = forms.ChoiceField(
+        help_text="Choosing another model embeds every chunk again in the background; questions use the current "
+        "model until that is complete. Choosing the current model cancels a switch in progress."
+    )
+
+    class Meta:
+        model = EmbeddingSetting
+        fields = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["embedding_model"].choices = [(name, name) for name in reembedding.embedding_model_names()]
+        self.fields["embedding_model"].initial = self.instance.target_model or self.instance.active_model
+
+
+@admin.register(EmbeddingSetting)
+class EmbeddingSettingAdmin(admin.ModelAdmin):
+    """The cluster's embedding model (INGEST_EMBEDDING_MODEL until changed here) and the progress of a switch."""
+
+    form = EmbeddingModelForm
+    list_display = ["active_model", "switch", "switched_at"]
+    fields = ["active_model", "embedding_model", "switch", "owner", "switched_at"]
+    readonly_fields = ["active_model", "switch", "owner", "switched_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, setting=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        EmbeddingSetting.current()  # the row exists from the first look on, with the environment's model
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="re-embedding")
+    def switch(self, setting):
+        if not (setting.is_switching or setting.error):
+            return "-"
+        return progress_bar(setting.percent, setting.progress_label)
+
+    def save_model(self, request, setting, form, change):
+        # Not setting.save(): the switch is the service's, and the re-embedding job writes this row meanwhile.
+        if reembedding.do_choose_embedding_model(form.cleaned_data["embedding_model"]):
+            tasks.reembed_chunks.delay()

@@ -1,16 +1,24 @@
-"""The one embedding function: text to normalized vectors with the configured sentence-transformers model.
+"""The one embedding function: text to normalized vectors with a sentence-transformers model of the catalog.
 
 Ingestion (chunks), retrieval (questions), summaries, "worth watching" and the /v1/embeddings API all call
-embed_texts, so a question is embedded exactly as the chunks it is compared with.
+embed_texts, by default with the cluster's active embedding model (the EmbeddingSetting row, whose initial value
+is INGEST_EMBEDDING_MODEL), so a question is embedded exactly as the chunks it is compared with. Re-embedding
+for a switch of model names the target model. Models trained with a query and a document prompt (EmbeddingGemma:
+"task: search result | query: ", "title: none | text: ") get them; others embed both alike.
 """
 import functools
 
 import numpy as np
-from django.conf import settings
 
 from inference.services import do_fetch_model
+from ingest.models import EmbeddingSetting
 
 BATCH_SIZE = 32
+
+
+def active_embedding_model():
+    """The catalog name of the model the knowledge base's vectors and questions are embedded with."""
+    return EmbeddingSetting.current().active_model
 
 
 @functools.cache
@@ -29,17 +37,25 @@ def load_encoder(directory):
     return SentenceTransformer(directory, device="cpu")
 
 
-def encoder():
-    """The loaded model of INGEST_EMBEDDING_MODEL, for its tokenizer and limits."""
-    return load_encoder(model_dir(settings.INGEST_EMBEDDING_MODEL))
+def encoder(model_name=None):
+    """The loaded model (the active one by default), for its tokenizer and limits."""
+    return load_encoder(model_dir(model_name or active_embedding_model()))
 
 
-def embed_texts(texts):
-    """float32 unit vectors, one row per text: inner product is then cosine similarity."""
+def embed_texts(texts, model_name=None, as_query=False):
+    """float32 unit vectors, one row per text, by `model_name` (the active model by default): inner product is
+    then cosine similarity. `as_query`: the texts are questions searched against stored (document) texts."""
     texts = list(texts)
     if not texts:
         return np.zeros((0, 0), np.float32)
-    vectors = encoder().encode(
-        texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    model = encoder(model_name)
+    prompt_name = "query" if as_query else "document"
+    vectors = model.encode(
+        texts,
+        prompt_name=prompt_name if prompt_name in model.prompts else None,
+        batch_size=BATCH_SIZE,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )  # [len(texts), dims]
     return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -2,8 +2,9 @@
 
 Exact inner-product search (IndexIDMap2 over a flat index) while small; past a size threshold, an IVF index,
 whose inverted lists keep ids natively and support removal. The index also remembers how far it has caught up
-with the database (the last chunk id added, the last removal applied), saved with it in one file so a snapshot
-and its marks never disagree.
+with the database (the last chunk id added, the last removal applied) and which generation of vectors it
+holds (each switch of embedding model is a new one), saved with it in one file so a snapshot and its marks never
+disagree. It returns the vectors it holds, so a question is only ever compared with vectors of its own model.
 """
 from pathlib import Path
 
@@ -17,11 +18,12 @@ TRAINING_POINTS_PER_LIST = 64
 
 
 class KnowledgeIndex:
-    def __init__(self, index=None, chunk_mark=0, removal_mark=0, revision=-1, nprobe=32):
+    def __init__(self, index=None, chunk_mark=0, removal_mark=0, revision=-1, nprobe=32, generation=0):
         self.index = index
         self.chunk_mark = chunk_mark
         self.removal_mark = removal_mark
         self.revision = revision
+        self.generation = generation
         self.nprobe = nprobe
         self.configure_search()
 
@@ -37,6 +39,9 @@ class KnowledgeIndex:
         ivf = None if self.index is None else faiss.try_extract_index_ivf(self.index)
         if ivf is not None:
             ivf.nprobe = min(self.nprobe, ivf.nlist)
+            if ivf.direct_map.type != faiss.DirectMap.Hashtable:
+                # Vectors are looked up by chunk id (vectors_of); a hash table also keeps removal possible.
+                ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
 
     def add(self, ids, vectors):
         if len(ids) == 0:
@@ -57,6 +62,16 @@ class KnowledgeIndex:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         return self.index.search(queries, min(k, self.size))
 
+    def vectors_of(self, ids):
+        """{chunk id: vector} of those ids the index holds."""
+        found = {}
+        for chunk_id in ids:
+            try:
+                found[int(chunk_id)] = self.index.reconstruct(int(chunk_id))  # [dims]
+            except (RuntimeError, AttributeError):  # not (or no longer) in the index, or no index yet
+                continue
+        return found
+
     def switch_to_ivf(self, seed=0):
         """Replace the exact index with an IVF index over the same vectors. Done once, at the threshold."""
         ids, vectors = self.exact_contents()
@@ -64,6 +79,7 @@ class KnowledgeIndex:
         ivf = faiss.index_factory(vectors.shape[1], f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
         sample = np.random.default_rng(seed).choice(len(ids), min(len(ids), nlist * TRAINING_POINTS_PER_LIST), replace=False)
         ivf.train(vectors[np.sort(sample)])
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
         ivf.add_with_ids(vectors, ids)
         self.index = ivf
         self.configure_search()
@@ -79,7 +95,7 @@ class KnowledgeIndex:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         serialized = faiss.serialize_index(self.index) if self.index is not None else np.zeros(0, np.uint8)
-        marks = np.array([self.chunk_mark, self.removal_mark, self.revision])
+        marks = np.array([self.chunk_mark, self.removal_mark, self.revision, self.generation])
         write_atomically(
             path, lambda handle: np.savez(handle, index=serialized, marks=marks), "index snapshot", serialized.nbytes
         )
@@ -89,8 +105,9 @@ class KnowledgeIndex:
         with np.load(path) as stored:
             serialized, marks = stored["index"], stored["marks"]
         index = faiss.deserialize_index(serialized) if serialized.size else None
-        chunk_mark, removal_mark, revision = (int(mark) for mark in marks)
-        return cls(index, chunk_mark, removal_mark, revision, nprobe)
+        # Snapshots written before embedding models could be switched hold three marks: generation 0.
+        chunk_mark, removal_mark, revision, generation = (*(int(mark) for mark in marks), 0)[:4]
+        return cls(index, chunk_mark, removal_mark, revision, nprobe, generation)
 
 
 def ivf_list_count(size):

@@ -217,3 +217,67 @@ class VideoSummary(models.Model):
 
     def __str__(self):
         return f"summary of {self.video}"
+
+
+class EmbeddingSetting(models.Model):
+    """The cluster's embedding model, one row (INGEST_EMBEDDING_MODEL is its initial value; the admin changes it),
+    and the switch to another model.
+
+    Chunk.vector holds the vectors of `active_model`; they are generation `active_generation`, which each node's
+    index snapshot records. Choosing another model sets `target_model`: the re-embedding job (ingest.reembedding)
+    embeds the chunks again in chunk id order, storing ReembeddedVector rows and `reembedded_through`, the last
+    chunk id done, so a job taken over from a killed worker resumes there. It is leased like a pipeline job
+    (`owner`, `heartbeat_at`). When no chunk is left, the new vectors replace the old ones and the target becomes
+    active in one transaction; until then every query embeds with the active model and searches its index."""
+
+    active_model = models.CharField(max_length=128)
+    active_generation = models.PositiveIntegerField(default=0)
+    target_model = models.CharField(max_length=128, blank=True)
+    target_generation = models.PositiveIntegerField(default=0)
+    reembedded_through = models.BigIntegerField(default=0)
+    reembedded_count = models.PositiveIntegerField(default=0)
+    percent = models.FloatField(default=0.0)
+    # "<node>:<pid>:<process start time>" of the process re-embedding, empty while nobody is.
+    owner = models.CharField(max_length=200, blank=True)
+    # When the owner last showed it was alive; while nobody owns it, when the job was last offered to the workers.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    switched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "embedding model"
+        verbose_name_plural = "embedding model"
+
+    def __str__(self):
+        if self.target_model:
+            return f"{self.active_model} → {self.target_model} ({self.percent:.0f}%)"
+        return self.active_model
+
+    @classmethod
+    def current(cls):
+        """The row, created from INGEST_EMBEDDING_MODEL the first time it is needed."""
+        return cls.objects.get_or_create(pk=1, defaults={"active_model": settings.INGEST_EMBEDDING_MODEL})[0]
+
+    @classmethod
+    def locked(cls):
+        cls.current()
+        return cls.objects.select_for_update().get(pk=1)
+
+    @property
+    def is_switching(self):
+        return bool(self.target_model)
+
+    @property
+    def progress_label(self):
+        if self.error:
+            return f"{self.target_model}: {self.error}"
+        if self.is_switching:
+            return f"re-embedding with {self.target_model}: {self.reembedded_count} chunks, {self.percent:.0f}%"
+        return ""
+
+
+class ReembeddedVector(models.Model):
+    """A chunk's vector under the target model of the switch in progress; gone once the switch completes."""
+
+    chunk = models.OneToOneField(Chunk, on_delete=models.CASCADE, primary_key=True, related_name="reembedded")
+    vector = models.BinaryField()

@@ -3,7 +3,9 @@ reciprocal rank, filtered by source and date, with adjacent chunks of one video 
 
 Dense search catches paraphrases; BM25 catches names, numbers and jargon the embedding model blurs.
 Reciprocal rank fusion needs no calibration between their incomparable scores. Relevance, however, is
-judged on the embedding's cosine alone: it is the only score with a meaning across questions.
+judged on the embedding's cosine alone: it is the only score with a meaning across questions. The question is
+embedded with the model of the index searched, and compared with that index's vectors only, so a switch of
+embedding model completing during a question never mixes two models' vectors.
 """
 import re
 import threading
@@ -16,7 +18,7 @@ from rank_bm25 import BM25Okapi
 from ingest.chunking import joined
 from ingest.embedding import embed_texts
 from ingest.models import Chunk, KnowledgeBase
-from ingest.replica import current_replica
+from ingest.replica import searchable_index
 
 CANDIDATES_PER_RETRIEVER = 20
 # Filters are applied after search: ask for more so that enough candidates survive them.
@@ -142,22 +144,25 @@ lexical_index = LexicalIndex()
 
 def retrieve(question, filters=Filters(), limit=8):
     """Relevant passages for the question, best first; empty when the knowledge base does not cover it."""
-    question_vector = embed_texts([question])[0]
+    model_name, index = searchable_index()
+    question_vector = embed_texts([question], model_name, as_query=True)[0]  # [dims]
     allowed_ids = set(filters.chunks().values_list("id", flat=True)) if filters.active else None
     k = FILTERED_CANDIDATES_PER_RETRIEVER if filters.active else CANDIDATES_PER_RETRIEVER
-    rankings = [dense_search(question_vector, allowed_ids, k), lexical_index.search(question, allowed_ids, k)]
+    rankings = [dense_search(index, question_vector, allowed_ids, k), lexical_index.search(question, allowed_ids, k)]
     fused = reciprocal_rank_fusion(rankings)
-    chunks = Chunk.objects.filter(pk__in=fused).select_related("video")
+    # A chunk BM25 found but the index does not hold yet (stored since it caught up) waits for the next question.
+    vectors = index.vectors_of(fused)
+    chunks = Chunk.objects.filter(pk__in=list(vectors)).select_related("video")
     relevant = []
     for chunk in chunks:
-        cosine = float(np.dot(question_vector, chunk.vector_array))
+        cosine = float(np.dot(question_vector, vectors[chunk.pk]))
         if cosine >= MIN_RELEVANCE:
             relevant.append((chunk, cosine, fused[chunk.pk]))
     return merge_adjacent(relevant)[:limit]
 
 
-def dense_search(question_vector, allowed_ids, k):
-    scores, ids = current_replica().search(question_vector, k)
+def dense_search(index, question_vector, allowed_ids, k):
+    scores, ids = index.search(question_vector, k)
     return [int(chunk_id) for chunk_id in ids[0] if chunk_id >= 0 and (allowed_ids is None or chunk_id in allowed_ids)]
 
 

@@ -23,7 +23,7 @@ from inference.services import do_fetch_model
 from ingest import discovery, media
 from ingest.chunking import chunk_segments
 from ingest.download_slots import NoFreeSlot, download_slot
-from ingest.embedding import embed_texts
+from ingest.embedding import active_embedding_model, embed_texts
 from ingest.models import Chunk, Job, KnowledgeBase, RemovedChunk, Source, Subscription, Video, VideoSummary
 from ingest.replica import current_replica
 from ingest.transcription import subtitle_segments, transcribe
@@ -165,9 +165,10 @@ def do_embed_video(job_id):
         run.advance(Job.CHUNKING)
         chunks = chunk_segments(run.job.video.segments)
         run.advance(Job.EMBEDDING)
-        vectors = embed_texts([chunk.text for chunk in chunks])
+        model_name = active_embedding_model()
+        vectors = embed_texts([chunk.text for chunk in chunks], model_name)
         with transaction.atomic():
-            store_chunks(run.job.video, chunks, vectors)
+            store_chunks(run.job.video, chunks, vectors, embedded_with=model_name)
             run.release(Job.INDEXED, percent=100.0, error="")
     except redis.RedisError as error:
         raise run.interrupted_by_redis(error, Job.CHUNKING) from None
@@ -180,8 +181,13 @@ def do_embed_video(job_id):
     return True
 
 
-def store_chunks(video, chunks, vectors):
+def store_chunks(video, chunks, vectors, embedded_with=None):
+    """Replace the video's chunks. `embedded_with`: the model the vectors were made with, if it may no longer be
+    the active one."""
     knowledge_base = KnowledgeBase.locked()
+    if embedded_with is not None and embedded_with != active_embedding_model():
+        # A switch of embedding model completed while they were embedded; none can complete under the lock.
+        vectors = embed_texts([chunk.text for chunk in chunks])
     forget_chunks(video)
     Chunk.objects.bulk_create(
         Chunk(

@@ -12,7 +12,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from inference.tasks import resend_lost_fetches
-from ingest import selectors, services
+from ingest import reembedding, selectors, services
 from ingest.models import Job
 
 # The steps waiting to run in this thread, as (due time, task, args), while run_here is running them.
@@ -47,6 +47,8 @@ def resend_lost_work():
         send_step(job_id, stage)
     for video_id in services.do_release_lost_summaries(messages_lost=messages_lost):
         send(summarize_video, video_id)
+    if reembedding.do_release_lost_reembedding(resend_before=None if messages_lost else services.resend_limit()):
+        send(reembed_chunks)
     # Model fetches are the inference app's; this sweep sends them because it alone tells a Redis run apart.
     resend_lost_fetches(services.resend_limit(), messages_lost=messages_lost)
 
@@ -85,6 +87,12 @@ def summarize_video(video_id):
     services.do_summarize_video(video_id)
 
 
+@shared_task(ignore_result=True)
+def reembed_chunks():
+    """Sent when an operator switches the embedding model (admin), and again for a switch whose worker died."""
+    reembedding.do_reembed_chunks()
+
+
 def send_step(job_id, stage):
     send(transcribe_video if stage in Job.TRANSCRIBE_STAGES else embed_video, job_id)
 
@@ -116,3 +124,5 @@ def resume_jobs_of_dead_processes(**kwargs):
     """A node's worker that starts (again) takes back what its killed predecessor was doing."""
     for job_id, stage in services.do_release_abandoned_jobs(settings.NODE_NAME):
         send_step(job_id, stage)
+    if reembedding.do_release_lost_reembedding(node_name=settings.NODE_NAME):
+        send(reembed_chunks)
