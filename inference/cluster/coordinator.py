@@ -2,9 +2,13 @@
 
 The coordinator holds what every run over a model shares: its header and tokenizer, the plan of layer
 ranges over the nodes whose heartbeats it sees (planner), and the measured round trip of decode steps
-that sets their deadline. Each generation is the scheduler's token loop (inference.core.scheduler) over
+that sets their deadline. Plans count each stage's working buffers as the largest of this process's measurement
+and what the nodes measured (their heartbeats carry it, and a node refusing a stage says it), since the nodes'
+figure is the one their budgets are checked against. Each generation is the scheduler's token loop (inference.core.scheduler) over
 a PipelineStepper, which sends the rows through the stages and survives dead nodes (pipeline_stepper).
 """
+import dataclasses
+
 from inference.cluster import pipeline_protocol as protocol
 from inference.cluster.heartbeat import read_heartbeats
 from inference.cluster.pipeline_stepper import ClusterStats, PipelineStepper
@@ -46,11 +50,14 @@ class Coordinator:
         reply_timeout_s=REPLY_TIMEOUT_S,
         model_ref=None,
         micro_batches=None,
+        pipelined_prefill=True,
     ):
         """record_plan(stages, context_length, replaces_id) -> plan id: where plans are kept (the Plan table).
         model_ref: how shard servers find the model, a catalog name their model cache resolves
         (default: model_path, for nodes that share this file system).
-        micro_batches: groups the in-flight sequences travel in (default: one per stage)."""
+        micro_batches: groups the in-flight sequences travel in (default: one per stage).
+        pipelined_prefill: send a prompt as one message per chunk, which the stages read as in a bucket brigade;
+        False sends it whole, each stage reading all of it before the next starts (for comparison)."""
         self.client = client
         self.cluster_token = cluster_token
         self.model_ref = model_ref or str(model_path)
@@ -63,6 +70,7 @@ class Coordinator:
         self.record_plan = record_plan or (lambda stages, context_length, replaces_id: None)
         self.reply_timeout_s = reply_timeout_s
         self.micro_batches = micro_batches
+        self.pipelined_prefill = pipelined_prefill
         self.previous_plan = None  # (live nodes it was made for, route)
         # Nodes a run declared dead -> the beat_at of their last heartbeat then (0.0 when it had expired).
         self.marked_down = {}
@@ -111,12 +119,14 @@ class Coordinator:
 
     def plan(self, excluded):
         """Stages over the live nodes not in `excluded` nor marked down: the previous plan while those are the same
-        nodes (same start times), since free RAM wobbles from beat to beat and a new split reloads every stage."""
+        nodes (same start times) and the working buffers counted the same, since free RAM wobbles from beat to beat
+        and a new split reloads every stage."""
         plannable, some_marked_down = self.plannable_heartbeats()
         candidates = [info for info in plannable if info.name not in excluded]
         if not candidates:
             raise PlanError("no live node to run the model on (every node is down or was declared dead)")
-        membership = frozenset((info.name, info.started_at) for info in candidates)
+        self.learn_working_bytes(max((self.reported_working_bytes(info) for info in candidates), default=0))
+        membership = (frozenset((info.name, info.started_at) for info in candidates), self.memory.working_bytes)
         if self.previous_plan and self.previous_plan[0] == membership:
             return self.previous_plan[1]
         nodes = [NodeCapacity(info.name, info.free_ram, info.gflops) for info in candidates]
@@ -125,3 +135,16 @@ class Coordinator:
         route = [stage.as_json() for stage in plan_stages(self.memory, nodes, n_nodes, self.weight_by_throughput)]
         self.previous_plan = (membership, route)
         return route
+
+    def reported_working_bytes(self, info):
+        """The working buffers a node's heartbeat says it measured for this model at this context length (0: none)."""
+        reports = info.memory.get("working", []) if info.memory else []
+        sizes = [size for model_ref, context_length, size in reports if (model_ref, context_length) == (self.model_ref, self.context_length)]
+        return max(sizes, default=0)
+
+    def learn_working_bytes(self, measured):
+        """Plan with a node's measured working buffers when they exceed the figure planned with so far; True if so."""
+        if measured <= self.memory.working_bytes:
+            return False
+        self.memory = dataclasses.replace(self.memory, working_bytes=measured)
+        return True

@@ -42,8 +42,9 @@ class NodeInfo:
     services: dict = field(default_factory=dict)  # service name -> port (e.g. the cache's file server)
     cached_models: list = field(default_factory=list)
     # The shard server's memory: budget (--memory, 0: none), stage_bytes (measured: weights + KV cache + working
-    # buffers of the stages held), stages, rss, rss_growth (since just before its first stage, kernels compiled)
-    # and over_budget (rss_growth > budget).
+    # buffers of the stages held), stages, rss, rss_growth (since just before its first stage, kernels compiled),
+    # over_budget (rss_growth > budget) and working ([model reference, context length, bytes] of the working buffers
+    # it measured, which coordinators plan with).
     memory: dict = field(default_factory=dict)
     beat_at: float = 0.0
 

@@ -2,11 +2,15 @@
 
 Token ids go to the first stage, hidden states travel stage to stage through Redis, and the last stage
 replies with the sampled token: its sampler is rebuilt on every (re)start of a sequence from the params,
-the tokens so far and the random generator's state carried in the last reply. A prompt is sent whole, in
-PREFILL_BLOCK_TOKENS chunks, since each message is a round trip through every stage. Decode steps travel
+the tokens so far and the random generator's state carried in the last reply. A prompt is sent whole, at
+once, since each round trip through every stage costs a hop per stage: one message per PREFILL_BLOCK_TOKENS
+chunk (pipelined prefill), so that stage 2 reads chunk 1 while stage 1 reads chunk 2, and the time to the
+first token of a long prompt is about one stage's reading of it plus a chunk per further stage, not the sum
+of the stages' (a replay's generated tokens ride with the last chunk, one forward call each). The stages'
+start and end times of each chunk come back with it (ClusterStats.prefill_timeline). Decode steps travel
 in micro-batches (one per stage by default): a group's steps are sent as one message once every member
-has its next token, so each stage runs a whole group in one forward call while the others work on the
-other groups.
+that is not reading its prompt has its next token, so each stage runs a whole group in one forward call
+while the others work on the other groups.
 
 Every message in flight has a deadline: a decode step gets the coordinator's step deadline, a prefill
 or replay that much per forward call it needs. When the deadline passes without a reply, the stepper
@@ -26,6 +30,7 @@ import numpy as np
 import redis
 
 from inference.cluster import pipeline_protocol as protocol
+from inference.cluster.planner import PlanError
 from inference.core.scheduler import CachesLost, GenerationStats
 
 logger = logging.getLogger(__name__)
@@ -81,6 +86,9 @@ class ClusterStats(GenerationStats):
     dead_nodes: list = field(default_factory=list)
     stages: list = field(default_factory=list)  # StageStats of the current plan, decode steps only
     recoveries: list = field(default_factory=list)  # {"dead": [names], "cause": why they were declared dead}
+    # Each prompt chunk at each stage: {"seq", "part", "rows", "node", "started_s", "finished_s"}, seconds since the
+    # prompt was sent (stage clocks against the coordinator's: exact when they share a machine).
+    prefill_timeline: list = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -89,6 +97,8 @@ class InFlight:
 
     sent_at: float  # time.monotonic()
     steps: float  # forward calls' worth of work, for the deadline
+    wall_sent_at: float = 0.0  # time.time(), what the stages' timeline entries are compared with
+    prompt: bool = False  # a prompt (or replay) rather than decode steps
 
 
 class PipelineStepper:
@@ -162,7 +172,8 @@ class PipelineStepper:
     # ------------------------------------------------------------------ rows out, tokens back
 
     def send_restart(self, row):
-        """A sequence's whole known tokens, on stages that start its cache and sampler afresh."""
+        """A sequence's whole known tokens, on stages that start its cache and sampler afresh: one message per prompt
+        chunk when pipelined, the replay's generated tokens with the last one; everything in one message if not."""
         sequence = row.sequence
         result = sequence.result
         sampler = {
@@ -171,16 +182,31 @@ class PipelineStepper:
             "generated": result.token_ids,
             "rng_state": self.rng_states.get(sequence.id),
         }
-        item = {"seq": sequence.id, "chunks": row.chunks, "reset": True, "sampler": sampler}
-        self.send([item], row.tokens, steps=len(row.chunks) + len(result.prompt_ids) / PREFILL_ROWS_PER_STEP)
+        n_prompt_chunks = len(row.chunks) - (len(row.tokens) - len(result.prompt_ids))
+        if self.coordinator.pipelined_prefill:
+            parts = [row.chunks[index : index + 1] for index in range(n_prompt_chunks - 1)] + [row.chunks[n_prompt_chunks - 1 :]]
+        else:
+            parts = [row.chunks]
+        offset = 0
+        for index, chunks in enumerate(parts):
+            item = {"seq": sequence.id, "chunks": chunks, "prompt": True, "part": index, "samples": index == len(parts) - 1}
+            if index == 0:
+                item.update(reset=True, sampler=sampler)
+            self.push([item], row.tokens[offset : offset + sum(chunks)])
+            offset += sum(chunks)
+        steps = len(row.chunks) + len(result.prompt_ids) / PREFILL_ROWS_PER_STEP
+        self.track([sequence.id], InFlight(time.monotonic(), steps, time.time(), prompt=True))
 
     def send_complete_groups(self):
-        """Send each group's decode steps as one message once every member has its next token."""
+        """Send each group's decode steps as one message once every member that is not reading its prompt has its
+        next token (a prompt joining a group does not hold the others' steps back while it is read)."""
+        reading = {index for index, message in self.in_flight.items() if message.prompt}
         for group in range(self.n_groups):
-            members = [index for index in self.sequences if index % self.n_groups == group]
+            members = [index for index in self.sequences if index % self.n_groups == group and index not in reading]
             if members and all(index in self.next_steps for index in members):
                 items = [{"seq": index, "chunks": [1]} for index in members]
-                self.send(items, [self.next_steps.pop(index) for index in members])
+                self.push(items, [self.next_steps.pop(index) for index in members])
+                self.track(members, InFlight(time.monotonic(), 1.0))
 
     def next_token(self):
         """(sequence id, token) of the next reply; CachesLost once stages died and the run was re-planned."""
@@ -191,20 +217,37 @@ class PipelineStepper:
                 self.recover_if_stages_died()
                 continue
             header = self.decode(popped[1])
-            if header is None or header["epoch"] != self.epoch or header["kind"] != "token":
+            if header is None or header["epoch"] != self.epoch or header["kind"] not in ("token", "progress"):
                 continue  # forged, or a late reply from a plan that has since been replaced
             index = header["seq"]
-            message = self.in_flight.pop(index)
+            message = self.in_flight.pop(index) if header["kind"] == "token" else self.in_flight.get(index)
             self.last_progress = time.monotonic()
             self.renew_deadline()
-            if index not in self.sequences:
+            if index not in self.sequences or message is None:
                 continue  # removed while its step was in flight
+            if message.prompt:
+                self.record_timeline(header, message)
+            if header["kind"] == "progress":
+                continue
             if not header["prefill"]:
                 self.coordinator.record_step_round_trip(time.monotonic() - message.sent_at)
                 for trace, stage in zip(header["trace"], self.stats.stages):
                     stage.add(trace)
             self.rng_states[index] = header["rng_state"]
             return index, header["token"]
+
+    def record_timeline(self, header, message):
+        for trace in header["trace"]:
+            self.stats.prefill_timeline.append(
+                {
+                    "seq": header["seq"],
+                    "part": header["part"],
+                    "rows": trace["batch"],
+                    "node": trace["node"],
+                    "started_s": trace["started_at"] - message.wall_sent_at,
+                    "finished_s": trace["started_at"] + trace["compute_ms"] / 1000 - message.wall_sent_at,
+                }
+            )
 
     # ------------------------------------------------------------------ plans and recovery
 
@@ -242,6 +285,10 @@ class PipelineStepper:
             if header is None or header["epoch"] != self.epoch:
                 continue
             if header["kind"] == "failed":
+                if self.coordinator.learn_working_bytes(header.get("working_bytes", 0)):
+                    # The node measured larger working buffers than this plan counted: plan again with its figure.
+                    logger.info("run %s: re-planning: %s", self.run_id, header["error"])
+                    return False
                 raise ClusterError(f"node {header['node']} could not load its layers: {header['error']}")
             waiting.discard(header.get("node"))
         return True
@@ -269,7 +316,10 @@ class PipelineStepper:
         else:
             return
         self.release()
-        self.start_plan()
+        try:
+            self.start_plan()
+        except PlanError as shortfall:
+            raise PlanError(f"{', '.join(sorted(dead))} stopped mid-answer and the nodes left cannot take over: {shortfall}") from None
         raise CachesLost()
 
     def dead_nodes(self, names):
@@ -313,9 +363,8 @@ class PipelineStepper:
             **fields,
         }
 
-    def send(self, items, tokens, steps=1.0):
-        """Token ids to the first stage: `items` say which sequence each run of them continues; `steps`:
-        the forward calls' worth of work they are (one for decode steps), for the deadline."""
+    def push(self, items, tokens):
+        """Token ids to the first stage: `items` say which sequence each run of them continues."""
         header = self.header(
             "forward",
             route=self.route,
@@ -326,8 +375,10 @@ class PipelineStepper:
         )
         payload = np.asarray(tokens, dtype=protocol.TOKEN_DTYPE).tobytes()
         self.send_control(self.route[0]["node"], header, payload)
-        message = InFlight(sent_at=time.monotonic(), steps=steps)
-        self.in_flight.update((item["seq"], message) for item in items)
+
+    def track(self, sequence_ids, message):
+        """Their tokens are due back: `message.steps` forward calls' worth of work, for the deadline."""
+        self.in_flight.update((index, message) for index in sequence_ids)
         self.renew_deadline()
 
     def send_control(self, node_name, header, payload=b""):

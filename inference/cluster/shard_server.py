@@ -4,6 +4,9 @@ It pops messages from its inbox (pipeline_protocol), keeps its stages' weights a
 sequence in memory, and passes hidden states on to the next stage; the last stage samples and
 replies with token ids. Everything waiting in the inbox when it looks is taken at once, and the
 single-token decode steps of all those sequences go through one forward call (continuous batching).
+A prompt comes as one message per chunk (pipelined prefill): each chunk is passed on as soon as it is
+read, so the next stage reads chunk 1 while this one reads chunk 2; the last stage answers a chunk
+that does not end the prompt with a "progress" reply, which carries the stages' timings of it.
 Messages not signed with the cluster token are dropped (pipeline_protocol). A ping is answered
 after everything that came before it, so an answer proves this stage is working through its inbox.
 
@@ -44,7 +47,13 @@ MIB = 1024**2
 
 
 class StageOverBudget(Exception):
-    """A stage that would take this node past its memory budget; the message is the one line the coordinator shows."""
+    """A stage that would take this node past its memory budget; the message is the one line the coordinator shows.
+    working_bytes: this node's measured working buffers at the plan's context length (0 when not measured yet), for
+    a coordinator that planned with a lower figure to plan again."""
+
+    def __init__(self, line, working_bytes=0):
+        super().__init__(line)
+        self.working_bytes = working_bytes
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class Work:
 class Result:
     work: Work
     output: np.ndarray  # hidden states [T, D], or logits [1, V] on the last stage
+    started_at: float  # time.time() when its forward call began, for the coordinator's timeline
     compute_ms: float
     batch: int  # rows of the forward call that produced it
 
@@ -123,7 +133,7 @@ class ShardServer:
         self.models = {}  # local GGUF path -> GGUFModel (header only)
         self.stages = OrderedDict()  # (model, first, stop) -> StageWeights
         self.stage_memory = {}  # (model, first, stop) -> StageMemory, measured once loaded
-        self.working_bytes = {}  # (local GGUF path, context length) -> measured peak extra of a forward
+        self.working_bytes = {}  # (model reference, context length) -> measured peak extra of a forward
         # The process before it held any stage, its kernels compiled (set at the first stage's measurement):
         # its growth past this is what the budget bounds.
         self.baseline_rss = None
@@ -198,7 +208,7 @@ class ShardServer:
                 release_freed_memory()
             model, layer_range = self.models[path], range(*layers)
             context_length = min(header["context_length"], model.config.context_length)
-            expected = self.admit(path, model, layer_range, with_embedding, with_head, context_length)
+            expected = self.admit(header["model"], model, layer_range, with_embedding, with_head, context_length)
             stage = load_stage(model, layer_range, with_embedding, with_head)
             measured = StageMemory(stage.n_bytes(), expected.kv_cache, expected.working)
             if measured.weights > expected.weights + MIB:
@@ -206,12 +216,12 @@ class ShardServer:
                     "layers %s of %s hold %d bytes of weights, the loader counted %d", layers, header["model"], measured.weights, expected.weights
                 )
             if self.memory_budget and self.held_bytes() + measured.held + measured.working > self.memory_budget:
-                raise StageOverBudget(self.over_budget_line(layer_range, measured, context_length))
+                raise StageOverBudget(self.over_budget_line(layer_range, measured, context_length), measured.working)
             self.stages[key], self.stage_memory[key] = stage, measured
         self.stages.move_to_end(key)
         return self.stages[key]
 
-    def admit(self, path, model, layers, with_embedding, with_head, context_length):
+    def admit(self, model_ref, model, layers, with_embedding, with_head, context_length):
         """What the stage will hold (StageMemory as the loader counts it), once it is known to fit: older stages are
         let go first (LOADED_STAGES_KEPT, then as the budget needs); a stage that does not fit alone is refused."""
         config = model.config
@@ -219,13 +229,13 @@ class ShardServer:
         kv_cache = KVCache.bytes_per_position(len(layers), config.n_kv_heads, config.head_dim) * context_length
         if self.memory_budget and weights + kv_cache > self.memory_budget:  # refused before the measurement's load
             raise StageOverBudget(self.over_budget_line(layers, StageMemory(weights, kv_cache, 0), context_length))
-        if (path, context_length) not in self.working_bytes:
-            self.working_bytes[(path, context_length)] = measure_working_bytes(model, layers.start, context_length)
+        if (model_ref, context_length) not in self.working_bytes:
+            self.working_bytes[(model_ref, context_length)] = measure_working_bytes(model, layers.start, context_length)
             if self.baseline_rss is None:
                 self.baseline_rss = process_rss()
-        expected = StageMemory(weights, kv_cache, self.working_bytes[(path, context_length)])
+        expected = StageMemory(weights, kv_cache, self.working_bytes[(model_ref, context_length)])
         if self.memory_budget and expected.held + expected.working > self.memory_budget:
-            raise StageOverBudget(self.over_budget_line(layers, expected, context_length))
+            raise StageOverBudget(self.over_budget_line(layers, expected, context_length), expected.working)
         while self.stages and (
             len(self.stages) >= LOADED_STAGES_KEPT
             or (self.memory_budget and self.held_bytes() + expected.held + expected.working > self.memory_budget)
@@ -262,6 +272,8 @@ class ShardServer:
             "rss": rss,
             "rss_growth": growth,
             "over_budget": bool(self.memory_budget) and growth > self.memory_budget,
+            # [model reference, context length, bytes]: what planners count for a stage's working buffers
+            "working": [[model_ref, context_length, size] for (model_ref, context_length), size in list(self.working_bytes.items())],
         }
 
     def load(self, header):
@@ -271,7 +283,7 @@ class ShardServer:
             reply = {"kind": "loaded", "node": self.node_name, "ms": (time.perf_counter() - started) * 1000}
         except StageOverBudget as refusal:
             logger.warning("%s", refusal)
-            reply = {"kind": "failed", "node": self.node_name, "error": str(refusal)}
+            reply = {"kind": "failed", "node": self.node_name, "error": str(refusal), "working_bytes": refusal.working_bytes}
         except Exception as error:  # any failure must reach the coordinator instead of a silent timeout
             logger.exception("loading layers %s of %s failed", header["layers"], header["model"])
             reply = {"kind": "failed", "node": self.node_name, "error": f"{type(error).__name__}: {error}"}
@@ -288,7 +300,8 @@ class ShardServer:
     # ------------------------------------------------------------------ forward passes
 
     def run_group(self, group, received_at):
-        """Messages needing one stage: all decode steps in one forward call, prefills and replays alone."""
+        """Messages needing one stage: all decode steps in one forward call, then each prompt chunk (or replay) on
+        its own, in the order they came."""
         first_header = group[0][0]
         stage = self.stage_for(first_header, first_header["route"][first_header["hop"]]["layers"])
         is_first, is_last = stage.embedding is not None, stage.head is not None
@@ -307,26 +320,28 @@ class ShardServer:
                     logger.info("dropped a stale step of run %s (epoch %s)", header["run"], header["epoch"])
                     continue
                 work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage)))
-        steps = [entry for entry in work if entry.item["chunks"] == [1] and not entry.item.get("reset")]
-        # Decode steps first and passed on at once, then each prefill or replay on its own as soon as it is
-        # done, so the next stage starts on it while this one works through the rest.
+        steps = [entry for entry in work if not entry.item.get("prompt")]
+        # Decode steps first and passed on at once, then each prompt chunk on its own as soon as it is done, so
+        # the next stage starts on it while this one works through the rest.
         if steps:
-            started = time.perf_counter()
+            started_at, started = time.time(), time.perf_counter()
             inputs = np.concatenate([entry.rows for entry in steps])  # [B] or [B, D]
             outputs = forward(inputs, stage, [Segment(entry.sequence.cache, 1) for entry in steps])  # [B, D] or [B, V]
             compute_ms = (time.perf_counter() - started) * 1000
-            self.hand_on([Result(entry, outputs[index : index + 1], compute_ms, len(steps)) for index, entry in enumerate(steps)], is_last)
+            results = [Result(entry, outputs[index : index + 1], started_at, compute_ms, len(steps)) for index, entry in enumerate(steps)]
+            self.hand_on(results, is_last)
         for entry in work:
             if entry in steps:
                 continue
-            started, outputs, offset = time.perf_counter(), [], 0
+            started_at, started, outputs, offset = time.time(), time.perf_counter(), [], 0
             for n_tokens in entry.item["chunks"]:
                 chunk = entry.rows[offset : offset + n_tokens]
                 outputs.append(forward(chunk, stage, [Segment(entry.sequence.cache, n_tokens)]))
                 offset += n_tokens
             # The last stage returns logits per chunk: only the final chunk's predict the next token.
             output = outputs[-1] if is_last else np.concatenate(outputs)
-            self.hand_on([Result(entry, output, (time.perf_counter() - started) * 1000, len(entry.rows))], is_last)
+            compute_ms = (time.perf_counter() - started) * 1000
+            self.hand_on([Result(entry, output, started_at, compute_ms, len(entry.rows))], is_last)
 
     def hand_on(self, results, is_last):
         if is_last:
@@ -360,22 +375,24 @@ class ShardServer:
             self.send(next_inbox, {**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
 
     def reply_tokens(self, results):
+        """The sampled token after each item that ends a sequence's known tokens; a "progress" reply (no sampling)
+        after a prompt chunk that does not."""
         replies = {}
         for result in results:
             header, item = result.work.header, result.work.item
-            sampler = result.work.sequence.sampler
-            token = sampler.next_token(result.output[-1])
-            trace = item.get("trace", []) + [self.trace(result, protocol.TOKEN_DTYPE().nbytes)]
-            reply = {
-                "kind": "token",
-                "run": header["run"],
-                "epoch": header["epoch"],
-                "seq": item["seq"],
-                "token": token,
-                "prefill": bool(item.get("reset")),  # a prompt (or replay) rather than one decode step
-                "trace": trace,
-                "rng_state": rng_state(sampler),  # so that a re-planned sequence draws what this one would have
-            }
+            reply = {"run": header["run"], "epoch": header["epoch"], "seq": item["seq"], "part": item.get("part", 0)}
+            if item.get("samples", True):
+                sampler = result.work.sequence.sampler
+                token = sampler.next_token(result.output[-1])
+                reply.update(
+                    kind="token",
+                    token=token,
+                    prefill=bool(item.get("prompt")),  # a prompt (or replay) rather than one decode step
+                    rng_state=rng_state(sampler),  # so that a re-planned sequence draws what this one would have
+                )
+            else:
+                reply["kind"] = "progress"
+            reply["trace"] = item.get("trace", []) + [self.trace(result, protocol.TOKEN_DTYPE().nbytes)]
             replies.setdefault(header["reply_to"], []).append(protocol.encode(self.cluster_token, reply))
         for reply_to, messages in replies.items():
             self.client.rpush(reply_to, *messages)
@@ -383,6 +400,7 @@ class ShardServer:
     def trace(self, result, bytes_out):
         entry = {
             "node": self.node_name,
+            "started_at": result.started_at,
             "compute_ms": result.compute_ms,
             "wait_ms": result.work.wait_ms,
             "bytes_in": result.work.rows.nbytes,
