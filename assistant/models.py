@@ -115,3 +115,23 @@ class LanguageChoice(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="language_choice")
     language = models.CharField(max_length=10)  # a code of settings.LANGUAGES
     chosen_at = models.DateTimeField(auto_now=True)
+
+
+class VideoMark(models.Model):
+    """An employee's verdict on a video in "worth watching": watched (it leaves their list and videos like it
+    rise) or not interested (it leaves their list and videos like it sink)."""
+
+    WATCHED = "watched"
+    NOT_INTERESTED = "not_interested"
+    KINDS = [(WATCHED, "watched"), (NOT_INTERESTED, "not interested")]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="video_marks")
+    video = models.ForeignKey("ingest.Video", on_delete=models.CASCADE, related_name="marks")
+    kind = models.CharField(max_length=20, choices=KINDS)
+    marked_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "video"], name="one_mark_per_user_and_video")]
+
+    def __str__(self):
+        return f"{self.user}: {self.video} {self.kind}"

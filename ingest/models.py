@@ -197,13 +197,27 @@ class KnowledgeBase(models.Model):
 
 
 class VideoSummary(models.Model):
-    """A few sentences of a video's own transcript that stand for the whole, written when it is indexed.
+    """What a video says and where, written when it is indexed: a summary, its key moments (chapters) and topics.
 
-    The row exists from the moment its task runs; the task leases it by setting `summarizer` with a conditional
-    UPDATE, as the pipeline's jobs are leased, so a redelivered task message writes it once."""
+    The summary is the LLM's (abstractive) when its text passes the grounding checks, else sentences of the
+    transcript itself (extractive), and the page says which. The row exists from the moment its task runs; the
+    task leases it by setting `summarizer` with a conditional UPDATE, as the pipeline's jobs are leased, so a
+    redelivered task message writes it once."""
+
+    ABSTRACTIVE = "abstractive"
+    EXTRACTIVE = "extractive"
+    KINDS = [(ABSTRACTIVE, _("written by the LLM")), (EXTRACTIVE, _("sentences of the transcript"))]
 
     video = models.OneToOneField(Video, on_delete=models.CASCADE, related_name="summary")
     text = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=KINDS, default=EXTRACTIVE)
+    # The catalog name of the LLM that wrote the text, titles or topics (empty when it wrote none of them).
+    model = models.CharField(max_length=200, blank=True)
+    # Why the text is extractive although an LLM was asked: unavailable, or the check its text failed.
+    fallback_reason = models.TextField(blank=True)
+    # [{"title": "...", "start_s": s}, ...] in spoken order; each start_s is the start of a transcript segment.
+    key_moments = models.JSONField(default=list, blank=True)
+    topics = models.JSONField(default=list, blank=True)  # a few short labels
     # "<node>:<pid>:<process start time>" of the process writing it, empty while nobody is.
     summarizer = models.CharField(max_length=200, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -217,6 +231,10 @@ class VideoSummary(models.Model):
 
     def __str__(self):
         return f"summary of {self.video}"
+
+    @property
+    def is_extractive(self):
+        return self.kind == self.EXTRACTIVE
 
 
 class EmbeddingSetting(models.Model):
