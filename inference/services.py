@@ -25,6 +25,7 @@ from inference.cache.store import BlobStore, StoreError
 from inference.cache.whisper_ct2 import ConversionError
 from inference.catalog import built_in_model_names, install_built_in_models
 from inference.cluster.coordinator import Coordinator
+from inference.core.engine import DEFAULT_CONTEXT_LENGTH
 from inference.core.gguf_loader import GGUFError, read_gguf
 from inference.models import ModelEntry, ModelFetch, ModelHolding, ModelSource, Plan
 from inference.plumbing.leases import claim_for_this_process, holder_is_dead
@@ -56,7 +57,7 @@ def do_record_plan(model_name, stages, context_length, replaces_id=None):
     ).pk
 
 
-def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughput=False):
+def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughput=False, context_length=DEFAULT_CONTEXT_LENGTH):
     """A Coordinator over the live nodes that stores each of its plans in the Plan table.
 
     model_ref: the catalog name (or path) the nodes' model caches resolve to get their layers."""
@@ -66,6 +67,7 @@ def cluster_coordinator(model_path, model_ref, n_nodes=None, weight_by_throughpu
         client,
         settings.CLUSTER_TOKEN,
         model_path,
+        context_length=context_length,
         n_nodes=n_nodes,
         weight_by_throughput=weight_by_throughput,
         record_plan=partial(do_record_plan, Path(model_ref).name),

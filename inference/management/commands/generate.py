@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.cluster.pipeline_stepper import ClusterError
-from inference.core.engine import Engine
+from inference.core.engine import DEFAULT_CONTEXT_LENGTH, Engine
 from inference.core.gguf_loader import GGUFError
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.cluster.planner import PlanError
@@ -24,6 +24,10 @@ class Command(BaseCommand):
         prompt.add_argument("--prompt-file", help="file whose text is used as a raw prompt")
         prompt.add_argument("--chat", help="a user message, wrapped in the model's chat template")
         parser.add_argument("--max-tokens", type=int, default=128)
+        parser.add_argument(
+            "--context", type=int, default=DEFAULT_CONTEXT_LENGTH,
+            help="context length in tokens (prompt and answer); the KV cache every stage holds grows with it",
+        )
         parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
         parser.add_argument("--top-p", type=float, default=1.0)
         parser.add_argument("--seed", type=int, default=None)
@@ -37,14 +41,16 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if (options["nodes"] is not None or options["weight_by_throughput"]) and not options["cluster"]:
             raise CommandError("--nodes and --weight-by-throughput need --cluster")
+        if options["context"] < 2:
+            raise CommandError(f"--context must be at least 2 tokens, not {options['context']}")
         try:
             model_path = resolve_model_path(options["model"], settings.MODEL_CACHE_DIR)
             if options["cluster"]:
                 engine = cluster_coordinator(
-                    model_path, options["model"], options["nodes"], options["weight_by_throughput"]
+                    model_path, options["model"], options["nodes"], options["weight_by_throughput"], options["context"]
                 )
             else:
-                engine = Engine(model_path)
+                engine = Engine(model_path, context_length=options["context"])
         except (GGUFError, FileNotFoundError, ValueError) as error:
             raise CommandError(str(error)) from None
         if options["chat"] is not None:
