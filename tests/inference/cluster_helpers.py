@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from inference.cluster.coordinator import Coordinator
-from inference.core.engine import Engine
+from inference.core.engine import DEFAULT_CONTEXT_LENGTH, Engine
 from inference.cluster.heartbeat import NodeInfo
 from inference.model_files import DEFAULT_MODEL, resolve_model_path
 from inference.plumbing.redis import redis_client
@@ -49,22 +49,45 @@ class DisruptedRun:
     undisturbed: list  # token ids of the same prompt on the single-node engine
 
 
-def generate_disrupting_a_stage(cluster_lab, prompt_text, max_tokens, params, after_tokens, stage, disrupt):
-    """Three nodes, a 3-stage generation of prompt_text; once `after_tokens` have streamed, disrupt(node name)
-    hits the node of route position `stage`. The same prompt then runs undisturbed on the single-node engine."""
-    cluster_lab.start_nodes("alpha", "beta", "gamma")
-    model_path = resolve_model_path(DEFAULT_MODEL, settings.MODEL_CACHE_DIR)
-    coordinator = Coordinator(cluster_lab.client, settings.CLUSTER_TOKEN, model_path, n_nodes=3)
-    prompt = coordinator.tokenizer.encode_chat([{"role": "user", "content": prompt_text}])
+def start_three_nodes(cluster_lab, *node_args):
+    """alpha, beta and gamma started side by side (node_args: e.g. "--memory", "800M"), once all three are live."""
+    names = ("alpha", "beta", "gamma")
+    processes = [cluster_lab.start_node(name, *node_args, wait=False) for name in names]
+    for name, process in zip(names, processes):
+        cluster_lab.wait_until_live(name, process)
 
-    generation = coordinator.generate(prompt, max_tokens, params)
+
+def stream_disrupting_a_stage(generation, after_tokens, stage, disrupt):
+    """Iterate the generation; once `after_tokens` have streamed, disrupt(node name) hits the node of route position
+    `stage` in the current plan. Returns the token ids as they streamed (None for held-back text) and the victim;
+    an error the generation raises is the caller's (the victim is then `generation.stats.plans[0][stage]`)."""
     streamed, victim = [], None
     for delta in generation:
         streamed.append(delta.token_id)
         if len(streamed) == after_tokens:
-            victim = generation.stats.plans[-1][stage]["node"]  # the current plan
+            victim = generation.stats.plans[-1][stage]["node"]
             disrupt(victim)
+    return streamed, victim
 
-    undisturbed = Engine(model_path).generate(prompt, max_tokens, params)
+
+def generate_disrupting_a_stage(
+    cluster_lab, prompt_text, max_tokens, params, after_tokens, stage, disrupt,
+    model_path=None, context_length=DEFAULT_CONTEXT_LENGTH, node_args=(),
+):
+    """Three nodes, a generation of prompt_text over them; once `after_tokens` have streamed, disrupt(node name)
+    hits the node of route position `stage`. The same prompt then runs undisturbed on the single-node engine.
+    Default: SmolLM2 split three ways; with node_args ("--memory", SIZE) the planner spreads the model as the
+    nodes' budgets allow."""
+    start_three_nodes(cluster_lab, *node_args)
+    model_path = model_path or resolve_model_path(DEFAULT_MODEL, settings.MODEL_CACHE_DIR)
+    coordinator = Coordinator(
+        cluster_lab.client, settings.CLUSTER_TOKEN, model_path, context_length=context_length, n_nodes=None if node_args else 3
+    )
+    prompt = coordinator.tokenizer.encode_chat([{"role": "user", "content": prompt_text}])
+
+    generation = coordinator.generate(prompt, max_tokens, params)
+    streamed, victim = stream_disrupting_a_stage(generation, after_tokens, stage, disrupt)
+
+    undisturbed = Engine(model_path, context_length=context_length).generate(prompt, max_tokens, params)
     list(undisturbed)
     return DisruptedRun(generation, streamed, victim, undisturbed.results[0].token_ids)
