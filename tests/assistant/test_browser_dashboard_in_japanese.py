@@ -9,7 +9,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from assistant.models import Conversation
 from tests.assistant.conftest import ensure_model_catalog, start_web_server
-from tests.assistant.test_browser_dashboard import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.assistant.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import stop_process
 
 pytestmark = pytest.mark.django_db(transaction=True)

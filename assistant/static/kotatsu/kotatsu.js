@@ -49,6 +49,10 @@ function openPlayer(item) {
     } else {
       element = Object.assign(document.createElement(kind), { src, controls: true, preload: "auto", autoplay: true });
       element.dataset.media = media;
+      // The #t= fragment seeks by itself; this covers a browser that ignored it.
+      element.addEventListener("loadedmetadata", () => {
+        if (Math.abs(element.currentTime - second) > 1) element.currentTime = second;
+      }, { once: true });
     }
     const caption = Object.assign(document.createElement("p"), { className: "now-playing" });
     container.replaceChildren(element, caption);
