@@ -27,8 +27,8 @@ def find_moments(query, filters=Filters(), limit=10):
         return []
     terms = set(tokenize(query))
     texts = [segment["text"].strip() for passage in passages for segment in passage.segments]
-    vectors = embed_texts([query, *texts])
-    cosines = vectors[1:] @ vectors[0]  # (segments,)
+    query_vector = embed_texts([query], as_query=True)[0]  # [dims]
+    cosines = embed_texts(texts) @ query_vector  # [segments]
     moments, offset = [], 0
     for passage in passages:
         segments = passage.segments
