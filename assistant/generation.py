@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from inference.cluster.heartbeat import read_heartbeats
+from inference.models import ModelMark
 from inference.plumbing.redis import redis_client
+from inference.selectors import CLUSTER_MIN_NODES, serving_model
 from inference.core.sampling import SamplingParams
 
 DEFAULT_MAX_TOKENS = 256
@@ -212,10 +214,17 @@ def cluster_client():
     return redis_client()
 
 
-def chat_model(model_name):
-    """The cluster when other nodes are up to share the layers, this node's engine otherwise."""
+def chat_model(model_name=None, use=ModelMark.CHAT):
+    """The LLM named, else the one that serves `use` now (inference.selectors.serving_model): on the cluster when
+    other nodes are up to share the layers, on this node's engine otherwise."""
+    model_name = model_name or serving_model(use)
     live_nodes = read_heartbeats(cluster_client(), settings.CLUSTER_TOKEN)
-    return cluster_model(model_name) if len(live_nodes) >= 2 else local_model(model_name)
+    return cluster_model(model_name) if len(live_nodes) >= CLUSTER_MIN_NODES else local_model(model_name)
+
+
+def answering_model(model_name=None):
+    """The LLM of grounded answers: the one named, else the one marked for them ("kotatsu")."""
+    return chat_model(model_name, use=ModelMark.ANSWERS)
 
 
 def sampling_params(temperature=0.0, top_p=1.0, seed=None):

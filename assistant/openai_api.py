@@ -25,6 +25,7 @@ from ingest.embedding import embed_texts, encoder
 from assistant.selectors import catalog_model_kinds, get_api_key
 from assistant.services import do_touch_api_key
 from assistant.streaming import iterate_in_thread, sse_event
+from inference.selectors import llm_statuses
 
 logger = logging.getLogger(__name__)
 MAX_EMBEDDING_INPUTS = 2048
@@ -100,8 +101,10 @@ def json_body(request):
 
 @api_endpoint("GET")
 async def list_models(request):
+    """"kotatsu", the catalog LLMs the live nodes can run now (not those they cannot), and the embedding model."""
     created = int(time.time())
-    names = [GROUNDED_MODEL, *chat_models(await sync_to_async(catalog_model_kinds)()), settings.INGEST_EMBEDDING_MODEL]
+    runnable = await sync_to_async(lambda: [status.name for status in llm_statuses() if status.can_run])()
+    names = [GROUNDED_MODEL, *runnable, settings.INGEST_EMBEDDING_MODEL]
     data = [{"id": name, "object": "model", "created": created, "owned_by": "kotatsu"} for name in names]
     return JsonResponse({"object": "list", "data": data})
 

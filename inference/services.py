@@ -27,7 +27,8 @@ from inference.catalog import built_in_model_names, install_built_in_models
 from inference.cluster.coordinator import Coordinator
 from inference.core.engine import DEFAULT_CONTEXT_LENGTH
 from inference.core.gguf_loader import GGUFError, read_gguf
-from inference.models import ModelEntry, ModelFetch, ModelHolding, ModelSource, Plan
+from inference.model_files import llm_profile
+from inference.models import ModelEntry, ModelFetch, ModelHolding, ModelMark, ModelSource, Plan
 from inference.plumbing.leases import claim_for_this_process, holder_is_dead
 from inference.plumbing.redis import redis_client
 from inference.selectors import live_peers_holding, model_store, nodes_as_heartbeats_say
@@ -101,8 +102,17 @@ def do_fetch_model(name, progress=None, cache_dir=None):
             node_name=settings.NODE_NAME,
             defaults={"sha256": digest, "size": store.blob_path(digest).stat().st_size},
         )
+        _record_profile(model, store.blob_path(digest))
     _evict_beyond_limit(store, keep=model.name)
     return artifact_path(store, model, digest)
+
+
+def _record_profile(model, path):
+    """Profile an LLM the catalog has no run-time figures of (one added in the admin or imported), once for the
+    cluster: which LLM can run on the live nodes is decided from them (selectors.serving_choice)."""
+    if model.format == "gguf" and not model.profile:
+        model.profile = llm_profile(read_gguf(path))
+        ModelEntry.objects.filter(pk=model.pk).update(profile=model.profile)
 
 
 def catalog_model(name):
@@ -363,6 +373,7 @@ def do_import_model(path, name):
         node_name=settings.NODE_NAME,
         defaults={"sha256": digest, "size": store.blob_path(digest).stat().st_size},
     )
+    _record_profile(model, store.blob_path(digest))
     return model
 
 
@@ -380,6 +391,19 @@ def imported_kind(path):
         except GGUFError as error:
             raise ModelCacheError(str(error)) from None
     return IMPORT_FORMATS[path.suffix]
+
+
+def do_mark_model(use, name):
+    """Mark the LLM that serves `use` (ModelMark.ANSWERS or CHAT): a catalog LLM's name, or "auto"."""
+    uses = dict(ModelMark.USE_CHOICES)
+    if use not in uses:
+        raise ModelCacheError(f"unknown use {use!r}: {' or '.join(uses)}")
+    model = None
+    if name != ModelMark.AUTO:
+        model = catalog_model(name)
+        if not model.is_llm:
+            raise ModelCacheError(f"{name} is not an LLM (kind: {model.kind})")
+    ModelMark.objects.update_or_create(use=use, defaults={"model": model})
 
 
 def do_send_to_live_nodes(task, name):

@@ -21,6 +21,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
     var_dir = Path(tempfile.mkdtemp(prefix="kotatsu-test-"))
     os.environ["VAR_DIR"] = str(var_dir)
     early_config.stash[VAR_DIR_KEY] = var_dir
+    # Questions in tests are answered by SmolLM2 ("auto" could pick the 1.5B, minutes per answer); a test of the
+    # choice itself overrides these settings.
+    os.environ.setdefault("KOTATSU_ANSWER_MODEL", "smollm2-135m-instruct")
+    os.environ.setdefault("KOTATSU_CHAT_MODEL", "smollm2-135m-instruct")
     if not os.environ.get("REDIS_URL"):
         from inference.plumbing.embedded_redis import start_embedded_redis
 

@@ -47,6 +47,15 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class LLMChoiceConfig:
+    """Which LLM serves each use until the admin (or `models use`) marks one; see inference.selectors.serving_model."""
+
+    answer_model: str  # grounded answers ("kotatsu"): "auto" or a catalog LLM's name
+    chat_model: str  # plain chat: "auto" or a catalog LLM's name
+    interactive_tok_s: float  # "auto" takes the largest LLM the live nodes decode at least this fast
+
+
+@dataclass(frozen=True)
 class Config:
     secret_key: str
     debug: bool
@@ -65,6 +74,7 @@ class Config:
     trusted_proxies: tuple  # ip_network()s whose X-Forwarded-For names the client; empty: no proxy is believed
     superuser_password: str  # empty: `make up` generates one for the first admin account
     ingest: IngestConfig
+    llm: LLMChoiceConfig
 
 
 def load_config(env=None):
@@ -91,6 +101,7 @@ def load_config(env=None):
         trusted_proxies=parse_networks("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "")),
         superuser_password=env.get("DJANGO_SUPERUSER_PASSWORD", ""),
         ingest=load_ingest_config(env),
+        llm=load_llm_choice_config(env),
     )
 
 
@@ -110,6 +121,14 @@ def load_ingest_config(env):
         ivf_nprobe=parse_positive_count("INGEST_IVF_NPROBE", env.get("INGEST_IVF_NPROBE", "32")),
         resend_after_s=parse_positive_count("INGEST_RESEND_AFTER_S", env.get("INGEST_RESEND_AFTER_S", "300")),
         allow_private_urls=parse_bool("KOTATSU_ALLOW_PRIVATE_URLS", env.get("KOTATSU_ALLOW_PRIVATE_URLS", "0")),
+    )
+
+
+def load_llm_choice_config(env):
+    return LLMChoiceConfig(
+        answer_model=(env.get("KOTATSU_ANSWER_MODEL") or "auto").strip(),
+        chat_model=(env.get("KOTATSU_CHAT_MODEL") or "auto").strip(),
+        interactive_tok_s=parse_positive_number("KOTATSU_INTERACTIVE_TOK_S", env.get("KOTATSU_INTERACTIVE_TOK_S", "5")),
     )
 
 
@@ -156,6 +175,16 @@ def parse_positive_count(name, value):
     if count == 0:
         raise ConfigError(f"{name}: expected at least 1, got {value!r}")
     return count
+
+
+def parse_positive_number(name, value):
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise ConfigError(f"{name}: expected a positive number such as 5 or 2.5, got {value!r}")
+    return number
 
 
 def parse_size(name, value):

@@ -21,8 +21,13 @@ def test_list_json_names_every_catalog_model_and_whether_it_is_cached_here(setti
 
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert {"smollm2-135m-instruct", "whisper-tiny.en", "whisper-base", "all-minilm-l6-v2"} <= set(rows)
-    assert rows["local-weights"] == {
-        "name": "local-weights", "kind": "llm", "size": weights.stat().st_size, "sha256": rows["local-weights"]["sha256"], "cached": True,
+    local = rows["local-weights"]
+    assert {key: local[key] for key in ("name", "kind", "size", "cached")} == {
+        "name": "local-weights", "kind": "llm", "size": weights.stat().st_size, "cached": True,
     }
+    # An LLM also says whether the live nodes (none here: this node) can run it now, and which uses it serves.
+    assert local["can_run"] is True and local["decode_tok_s"] > 0 and local["why_not"] == ""
+    assert rows["qwen2.5-coder-1.5b-instruct"]["can_run"] is False
+    assert "no live node holds it" in rows["qwen2.5-coder-1.5b-instruct"]["why_not"]
     assert rows["whisper-base"]["cached"] is False
     assert set(rows["whisper-base"]) == {"name", "kind", "size", "sha256", "cached"}

@@ -6,17 +6,20 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from inference.cache.peers import live_peer_urls, running_fetches
-from inference.models import ModelEntry, ModelFetch
+from inference.models import ModelEntry, ModelFetch, ModelMark
 from inference.plumbing.redis import redis_client
-from inference.selectors import cached_model_names, model_catalog
+from inference.selectors import cached_model_names, llm_statuses, model_catalog, serving_choice
 from inference.services import (
-    ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_verify_models,
+    ModelCacheError, do_evict_model, do_fetch_model, do_import_model, do_mark_model, do_verify_models,
 )
 from inference.tasks import fetch_on_live_nodes
 
 
 class Command(BaseCommand):
-    help = "The shared model cache: list, pull, verify, import and evict models on this node (or all nodes)."
+    help = (
+        "The shared model cache: list, pull, verify, import and evict models on this node (or all nodes); "
+        "mark which LLM serves grounded answers (kotatsu) and plain chat (chat)."
+    )
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True)
@@ -33,6 +36,9 @@ class Command(BaseCommand):
         importing.add_argument("--name", required=True)
         evict = actions.add_parser("evict", help="remove a model from this node's cache")
         evict.add_argument("name")
+        use = actions.add_parser("use", help="mark the LLM that serves a use; without NAME, show the marks")
+        use.add_argument("use", nargs="?", choices=[use for use, _ in ModelMark.USE_CHOICES])
+        use.add_argument("name", nargs="?", help="a catalog LLM, or auto: the largest the live nodes run interactively")
 
     def handle(self, *args, action, **options):
         try:
@@ -43,9 +49,13 @@ class Command(BaseCommand):
     def handle_list(self, as_json=False, **options):
         cached = cached_model_names()
         models = model_catalog()
+        statuses = {status.name: status for status in llm_statuses()}
+        choices = [serving_choice(use, list(statuses.values())) for use, _ in ModelMark.USE_CHOICES]
+        serves = {name: [choice.use for choice in choices if choice.name == name] for name in statuses}
         if as_json:
             rows = [
-                {"name": m.name, "kind": m.kind, "size": m.size, "sha256": m.sha256, "cached": m.name in cached}
+                {"name": m.name, "kind": m.kind, "size": m.size, "sha256": m.sha256, "cached": m.name in cached,
+                 **(llm_columns(statuses[m.name], serves[m.name]) if m.name in statuses else {})}
                 for m in models
             ]
             self.stdout.write(json.dumps(rows, indent=2))
@@ -53,7 +63,12 @@ class Command(BaseCommand):
         for model in models:
             nodes = ", ".join(holding.node_name for holding in model.holdings.all()) or "-"
             mark = "cached" if model.name in cached else "-"
-            self.stdout.write(f"{model.name:28} {model.kind:9} {model.size / 1e6:9.1f} MB  {mark:6}  nodes: {nodes}")
+            line = f"{model.name:28} {model.kind:9} {model.size / 1e6:9.1f} MB  {mark:6}  nodes: {nodes}"
+            if model.name in statuses:
+                line += f"  {run_state(statuses[model.name])}" + "".join(f"  [serves {use}]" for use in serves[model.name])
+            self.stdout.write(line)
+        for choice in choices:
+            self.stdout.write(choice_line(choice))
 
     def handle_pull(self, name=None, all_nodes=False, defaults=False, **options):
         if defaults:
@@ -118,9 +133,35 @@ class Command(BaseCommand):
         model = do_import_model(path, name)
         self.stdout.write(f"{model.name}: imported ({model.sha256})")
 
+    def handle_use(self, use=None, name=None, **options):
+        if use is None:
+            statuses = llm_statuses()
+            for marked_use, _ in ModelMark.USE_CHOICES:
+                self.stdout.write(choice_line(serving_choice(marked_use, statuses)))
+            return
+        if name is None:
+            raise CommandError(f"give the LLM that serves {use} (a catalog LLM's name, or auto)")
+        do_mark_model(use, name)
+        self.stdout.write(choice_line(serving_choice(use)))
+
     def handle_evict(self, name, **options):
         removed = do_evict_model(name)
         self.stdout.write(f"{name}: {'evicted' if removed else 'was not cached on this node'}")
+
+
+def llm_columns(status, serves):
+    return {"can_run": status.can_run, "decode_tok_s": round(status.decode_tok_s, 2), "why_not": status.why_not,
+            "serves": serves}
+
+
+def run_state(status):
+    return f"runs now (~{status.decode_tok_s:.1f} tok/s)" if status.can_run else f"cannot run now: {status.why_not}"
+
+
+def choice_line(choice):
+    """ "kotatsu: auto -> qwen2.5-coder-1.5b-instruct", and the LLMs it falls back from, with why."""
+    passed_over = "".join(f"; {status.name} cannot run now: {status.why_not}" for status in choice.passed_over)
+    return f"{choice.use}: {choice.mark} -> {choice.name}{passed_over}"
 
 
 def bar_updater(bar):
