@@ -36,6 +36,7 @@ NO_SLOT_DELAY_S = 15
 REDIS_RETRY_DELAY_S = 5
 NO_SPACE_RETRY_DELAY_S = 60
 PROGRESS_INTERVAL_S = 1.0
+EMBEDDING_BATCH = 16
 # Remembers which run of Redis the last look at the broker saw; gone when Redis came back empty.
 BROKER_RUN_KEY = "kotatsu:ingest:broker-run-id"
 # A second re-listing window: feeds date items by day and clocks differ; known videos are ignored anyway.
@@ -166,7 +167,7 @@ def do_embed_video(job_id):
         chunks = chunk_segments(run.job.video.segments)
         run.advance(Job.EMBEDDING)
         model_name = active_embedding_model()
-        vectors = embed_texts([chunk.text for chunk in chunks], model_name)
+        vectors = run.embedded(chunks, model_name)
         with transaction.atomic():
             store_chunks(run.job.video, chunks, vectors, embedded_with=model_name)
             run.release(Job.INDEXED, percent=100.0, error="")
@@ -339,6 +340,15 @@ class JobRun:
         """Record progress at most once per PROGRESS_INTERVAL_S; it doubles as the owner's heartbeat."""
         if time.monotonic() - self.last_write >= PROGRESS_INTERVAL_S:
             self.write(percent=min(100.0, percent))
+
+    def embedded(self, chunks, model_name):
+        """The chunks' vectors, EMBEDDING_BATCH at a time, recording the percent done after each: a long video's
+        embedding moves on the page rather than standing at 0% until it is all done."""
+        vectors = []
+        for start in range(0, len(chunks), EMBEDDING_BATCH):
+            vectors.extend(embed_texts([chunk.text for chunk in chunks[start:start + EMBEDDING_BATCH]], model_name))
+            self.progress(100.0 * len(vectors) / len(chunks))
+        return vectors
 
     def release(self, stage, **fields):
         self.write(stage=stage, owner="", **{"percent": 0.0, **fields})
