@@ -3,11 +3,10 @@ decode, for every catalog LLM in the model cache, in one run; and the speed mode
 
     .venv/bin/python bench/model_choice.py [--runs 3] [--decode-tokens 48] [--model NAME ...]
 
-Each model runs in this process on the whole machine (KOTATSU_THREADS as set), as the local engine answers. Rates are
-the best of --runs; the node's GFLOP/s is the best of --runs calibrations (the figure heartbeats carry). Prints, per
-model: weight bytes read per decode step, layers, measured decode tok/s, the estimate, and estimate / measured; then the
-per-byte and per-layer costs fitted by least squares to this run (scaled to the reference GFLOP/s), to compare with the
-constants in inference/selectors.py.
+Each model runs in this process on the whole machine (KOTATSU_THREADS as set), as the local engine answers; rates are
+the best of --runs. Prints, per model: weight bytes read per decode step, layers, measured decode tok/s, the estimate
+for one node, and estimate / measured; then the weight rate and per-layer cost fitted by least squares to this run, to
+compare with DECODE_SECONDS_PER_BYTE and DECODE_SECONDS_PER_LAYER in inference/selectors.py. Run it alone.
 """
 
 import argparse
@@ -36,15 +35,13 @@ def main():
     import django
 
     django.setup()
-    from inference.cluster.node_agent import measure_gflops
     from inference.cluster.planner import Stage
     from inference.core.engine import Engine
     from inference.core.sampling import SamplingParams
     from inference.model_files import cached_model_path, llm_profile
-    from inference.selectors import REFERENCE_GFLOPS, estimated_decode_tok_s
+    from inference.selectors import estimated_decode_tok_s
 
-    gflops = max(measure_gflops() for _ in range(args.runs))
-    print(f"node calibration: {gflops:.1f} GFLOP/s (best of {args.runs}); load average {os.getloadavg()[0]:.1f}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'model':30} {'MB/step':>8} {'layers':>6} {'measured':>9} {'estimate':>9} {'ratio':>6}")
     rows = []
     for name in args.model or DEFAULT_MODELS:
@@ -62,8 +59,8 @@ def main():
             for _delta in generation:
                 pass
             measured = max(measured, generation.stats.decode_tok_s)
-        estimate = estimated_decode_tok_s(profile, [Stage("here", 0, n_layers)], {"here": gflops})
-        rows.append((step_bytes, n_layers, 1.0 / measured * gflops / REFERENCE_GFLOPS))
+        estimate = estimated_decode_tok_s(profile, [Stage("here", 0, n_layers)], {"here": 1.0})
+        rows.append((step_bytes, n_layers, 1.0 / measured))
         print(f"{name:30} {step_bytes / 1e6:8.1f} {n_layers:6d} {measured:9.2f} {estimate:9.2f} {estimate / measured:6.2f}")
         del engine
         time.sleep(0.5)
@@ -71,8 +68,7 @@ def main():
         design = np.array([[step_bytes, n_layers] for step_bytes, n_layers, _ in rows], dtype=np.float64)
         seconds = np.array([reference_seconds for *_, reference_seconds in rows])
         (per_byte, per_layer), *_ = np.linalg.lstsq(design, seconds, rcond=None)
-        print(f"fitted at {REFERENCE_GFLOPS:.0f} GFLOP/s: {1 / per_byte / 1e9:.2f} GB/s of weights, "
-              f"{per_layer * 1e3:.3f} ms per layer")
+        print(f"fitted: {1 / per_byte / 1e9:.2f} GB/s of weights, {per_layer * 1e3:.3f} ms per layer")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from inference.cache.peers import running_fetches
-from inference.models import ModelEntry, ModelSource, Node, Plan
+from inference.models import ModelEntry, ModelMark, ModelSource, Node, Plan
 from inference.plumbing.redis import redis_client
-from inference.selectors import nodes_as_heartbeats_say, recent_plans
-from inference.services import ModelCacheError, do_send_to_live_nodes
+from inference.selectors import llm_statuses, nodes_as_heartbeats_say, recent_plans, serving_choice
+from inference.services import ModelCacheError, do_mark_model, do_send_to_live_nodes
 from inference.tasks import evict_cached_model, fetch_on_live_nodes, verify_cached_model
 from inference.cluster.heartbeat import read_heartbeats
 from inference.cluster.topology import cluster_topology
@@ -22,11 +22,18 @@ class ModelSourceInline(admin.TabularInline):
 
 @admin.register(ModelEntry)
 class ModelEntryAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "format", "size_in_mb", "short_sha256", "nodes_holding", "fetches", "is_default", "pinned"]
+    list_display = [
+        "name", "kind", "format", "size_in_mb", "short_sha256", "nodes_holding", "fetches", "runs_now", "serves",
+        "is_default", "pinned",
+    ]
     list_filter = ["kind", "is_default", "pinned"]
     search_fields = ["name", "sha256"]
+    readonly_fields = ["profile"]
     inlines = [ModelSourceInline]
-    actions = ["pull_to_all_nodes", "verify_on_all_nodes", "evict_from_all_nodes"]
+    actions = [
+        "pull_to_all_nodes", "verify_on_all_nodes", "evict_from_all_nodes", "mark_for_grounded_answers",
+        "mark_for_plain_chat",
+    ]
 
     class Media:
         js = ["inference/fetch_progress.js"]
@@ -36,8 +43,37 @@ class ModelEntryAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # One Redis read per page, not one per row.
-        self.running = running_fetches(redis_client())
+        client = redis_client()
+        self.running = running_fetches(client)
+        self.statuses = {status.name: status for status in llm_statuses(client)}
+        self.choices = [serving_choice(use, list(self.statuses.values())) for use, _ in ModelMark.USE_CHOICES]
+        if request.method == "GET":
+            self.show_choices(request)
         return super().changelist_view(request, extra_context)
+
+    def show_choices(self, request):
+        """Which LLM serves each use now; a warning when one it would rather be cannot run (its nodes left)."""
+        uses = dict(ModelMark.USE_CHOICES)
+        for choice in self.choices:
+            line = f"{uses[choice.use]}: {choice.name} ({'auto' if choice.mark == ModelMark.AUTO else 'marked'})"
+            if not choice.passed_over:
+                self.message_user(request, line, messages.INFO)
+                continue
+            reasons = "; ".join(f"{status.name} cannot run now: {status.why_not}" for status in choice.passed_over)
+            self.message_user(request, f"{line}, falling back: {reasons}", messages.WARNING)
+
+    @admin.display(description="runs now")
+    def runs_now(self, model):
+        status = getattr(self, "statuses", {}).get(model.name)
+        if status is None:
+            return "-"
+        if status.can_run:
+            return f"yes, ~{status.decode_tok_s:.1f} tok/s"
+        return format_html('<span title="{}">no</span>', status.why_not)
+
+    @admin.display(description="serves")
+    def serves(self, model):
+        return ", ".join(choice.use for choice in getattr(self, "choices", []) if choice.name == model.name) or "-"
 
     @admin.display(description="size", ordering="size")
     def size_in_mb(self, model):
@@ -84,6 +120,46 @@ class ModelEntryAdmin(admin.ModelAdmin):
     @admin.action(description="Evict from all nodes")
     def evict_from_all_nodes(self, request, queryset):
         self.send_to_all_nodes(request, queryset, partial(do_send_to_live_nodes, evict_cached_model), "evicting")
+
+    def mark_for(self, request, queryset, use):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one LLM.", messages.ERROR)
+            return
+        model = queryset.get()
+        try:
+            do_mark_model(use, model.name)
+        except ModelCacheError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        self.message_user(request, f"{model.name} now marked for {dict(ModelMark.USE_CHOICES)[use]}.", messages.SUCCESS)
+
+    @admin.action(description="Mark for grounded answers (kotatsu)")
+    def mark_for_grounded_answers(self, request, queryset):
+        self.mark_for(request, queryset, ModelMark.ANSWERS)
+
+    @admin.action(description="Mark for plain chat")
+    def mark_for_plain_chat(self, request, queryset):
+        self.mark_for(request, queryset, ModelMark.CHAT)
+
+
+@admin.register(ModelMark)
+class ModelMarkAdmin(admin.ModelAdmin):
+    """The marks set (a use without one follows its setting); a mark without a model is "auto"."""
+
+    list_display = ["use", "marked", "serving_now"]
+    fields = ["use", "model"]
+
+    def changelist_view(self, request, extra_context=None):
+        self.statuses = llm_statuses()
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="marked")
+    def marked(self, mark):
+        return mark.model.name if mark.model else "auto (the largest LLM the live nodes run at an interactive speed)"
+
+    @admin.display(description="serving now")
+    def serving_now(self, mark):
+        return serving_choice(mark.use, getattr(self, "statuses", None)).name
 
 
 @admin.register(Node)

@@ -1,5 +1,4 @@
 """Reads of the inference app."""
-import functools
 import logging
 import random
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from django.conf import settings
 from inference.cache.peers import live_peer_urls
 from inference.cache.store import BlobStore
 from inference.cluster.heartbeat import left_node_names, read_heartbeats
-from inference.cluster.node_agent import measure_gflops
 from inference.cluster.planner import ModelMemory, NodeCapacity, PlanError, plan_stages
 from inference.cluster.shard_server import rolling_stage_stats
 from inference.model_files import DEFAULT_MODEL
@@ -85,13 +83,14 @@ def cached_model_names():
 
 # ---------------------------------------------------------------- which LLM serves a use
 
-# Decode speed model, fitted by bench/model_choice.py on this project's engine (see bench/RESULTS.md, "Which model
-# answers"): a decode step of a stage costs its weight bytes read plus a fixed cost per layer, on a node as fast as the
-# reference (its measured GFLOP/s, what every heartbeat carries); slower or faster nodes scale it. Hops between stages
-# cost what bench/pipeline.py measures per hop.
-DECODE_SECONDS_PER_BYTE = 1 / 8.0e9
-DECODE_SECONDS_PER_LAYER = 0.3e-3
-REFERENCE_GFLOPS = 100.0
+# Decode speed model: a decode step of a stage costs its weight bytes read plus a fixed cost per layer. The two costs are
+# fitted to this project's engine decoding SmolLM2 (47.6 tok/s) and Qwen2.5-Coder-1.5B (7.0 tok/s) alone on the 2-core
+# reference VM (bench/RESULTS.md, issue 12; bench/model_choice.py compares them with a fresh measurement). A node's
+# calibration (GFLOP/s in its heartbeat) swings with the load it starts under, so it only ranks nodes: the fastest live
+# one counts as the reference, slower ones are scaled down by their ratio to it. Hops between stages cost what
+# bench/pipeline.py measures per hop.
+DECODE_SECONDS_PER_BYTE = 1 / 7.36e9
+DECODE_SECONDS_PER_LAYER = 0.263e-3
 HOP_SECONDS = 1.1e-3
 # Both ends of the pipeline run on cluster nodes when at least this many are live, else this node runs the whole model
 # (assistant.generation.chat_model decides the same way).
@@ -129,22 +128,14 @@ def llm_statuses(client=None):
     if len(heartbeats) >= CLUSTER_MIN_NODES:
         nodes = [NodeCapacity(info.name, info.free_ram, info.gflops) for info in heartbeats]
     else:
-        nodes = [this_node_capacity(heartbeats)]
+        nodes = [this_node_capacity()]
     models = ModelEntry.objects.filter(kind="llm").prefetch_related("holdings").order_by("-size", "name")
     return [llm_status(model, nodes, live, cached_here) for model in models]
 
 
-def this_node_capacity(heartbeats):
-    """This node running the whole model in this process: the memory the machine has available now and its
-    GFLOP/s (from its heartbeat, else measured here once)."""
-    own = next((info for info in heartbeats if info.name == settings.NODE_NAME), None)
-    gflops = own.gflops if own and own.gflops > 0 else measured_gflops_here()
-    return NodeCapacity(settings.NODE_NAME, psutil.virtual_memory().available, gflops)
-
-
-@functools.cache
-def measured_gflops_here():
-    return measure_gflops()
+def this_node_capacity():
+    """This node running the whole model in this process, with the memory the machine has available now."""
+    return NodeCapacity(settings.NODE_NAME, psutil.virtual_memory().available)
 
 
 def llm_status(model, nodes, live, cached_here):
@@ -175,13 +166,15 @@ def profile_memory(profile):
 
 def estimated_decode_tok_s(profile, stages, gflops_by_node):
     """Tokens per second one sequence decodes at over `stages` (planner Stages), from the weight bytes and layers each
-    stage reads per token and its node's measured GFLOP/s."""
+    stage reads per token and its node's measured GFLOP/s relative to the fastest node's."""
     weights = [layer - profile["kv_bytes_per_layer"] for layer in profile["layer_bytes"]]
+    fastest = max(gflops_by_node.values(), default=0.0)
     seconds = HOP_SECONDS * len(stages) if len(stages) > 1 else 0.0
     for stage in stages:
         read = sum(weights[stage.start : stage.stop]) + (profile["head_bytes"] if stage.stop == len(weights) else 0)
         reference_seconds = read * DECODE_SECONDS_PER_BYTE + (stage.stop - stage.start) * DECODE_SECONDS_PER_LAYER
-        seconds += reference_seconds * REFERENCE_GFLOPS / (gflops_by_node.get(stage.node) or REFERENCE_GFLOPS)
+        gflops = gflops_by_node.get(stage.node, 0.0)
+        seconds += reference_seconds * (fastest / gflops if gflops > 0 and fastest > 0 else 1.0)
     return 1.0 / seconds
 
 
