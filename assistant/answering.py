@@ -1,5 +1,11 @@
 """Grounded answers: retrieve passages, prompt the model with numbered sources, stream its answer, then
-resolve each citation [n] to the second of the video that best supports what was said."""
+check its citations and resolve each [n] to the second of the video whose words support it best.
+
+Whether to answer is retrieval's decision alone: a question with relevant passages is answered from them, one
+without is "not covered". The model is not asked to judge relevance (a small one refuses what retrieval found).
+"""
+import dataclasses
+import math
 import re
 import time
 from urllib.parse import urlsplit
@@ -7,22 +13,78 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ingest import retrieval
-from assistant.generation import DEFAULT_MAX_TOKENS, chat_model, sampling_params
+from assistant.generation import DEFAULT_MAX_TOKENS, answering_model
 from ingest.embedding import embed_texts
-from inference.model_files import DEFAULT_MODEL as DEFAULT_LLM
+from inference.core.sampling import SamplingParams
+from inference.models import ModelMark
+from inference.selectors import serving_model
+
 GROUNDED_MODEL = "kotatsu"
 NOT_COVERED = "The knowledge base does not cover this: no ingested video talks about it."
 SYSTEM_PROMPT = (
-    "You answer questions from employees using only the numbered video transcript excerpts below. "
-    "After each statement, cite the excerpt it comes from as [1], [2] and so on. "
-    "If the excerpts do not answer the question, say that the knowledge base does not cover it."
+    "You answer an employee's question using only the numbered video transcript excerpts below. "
+    "Answer in one or two short sentences that state the fact. "
+    "Copy names, numbers, days and times exactly as the excerpt says them. "
+    "End each sentence with the number of the excerpt it comes from, like [1]."
 )
 # Prefill dominates time to first token on a CPU, so sources get a fixed share, whatever the window.
 SOURCE_TOKENS = 600
 HISTORY_TOKENS = 400
-CITATION = re.compile(r"\[(\d+)\]")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Decoding of grounded answers (measured on the evaluation set, bench/RESULTS.md): a frequency penalty over
+# the generated tokens only, since copying the excerpts' words is the point, and a stop when the model starts
+# generating again a run of tokens it already generated.
+FREQUENCY_PENALTY = 0.3
+STOP_REPEATED_NGRAM = 8
+# A citation's link opens this many seconds before the cited sentence, so the listener hears it from its start.
+LEAD_IN_S = 3
+CITATION = re.compile(r"\s*\[(\d+)\]")
+SENTENCE_ENDS = ".!?。！？"
+# After . ! ? and a space (not inside "2.5"), or after Japanese and Chinese full stops, which need none.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
 YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
+
+# The language of a question, told by its script; text in Latin letters is taken for English.
+KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+LANGUAGE_NAMES = {"ja": "Japanese (日本語)", "zh": "Chinese (中文)", "ko": "Korean (한국어)"}
+# Models that answer in English only, whatever they are asked in (SmolLM2 was trained on English text);
+# any other LLM is told to answer in the question's language.
+ENGLISH_ONLY_MODELS = {"smollm2-135m-instruct"}
+NOT_COVERED_IN = {
+    "en": NOT_COVERED,
+    "ja": "ナレッジベースにはこの内容がありません: 取り込まれた動画のどれもこの話題を扱っていません。",
+    "zh": "知识库中没有这方面的内容: 已收录的视频都没有谈到它。",
+    "ko": "지식 베이스에 이 내용이 없습니다: 수집된 동영상 중 이 주제를 다루는 것이 없습니다.",
+}
+ENGLISH_ONLY_NOTICE = {
+    "ja": (
+        "回答に使われているモデル ({model}) は英語でしか答えられないため、日本語の質問には答えられません。"
+        "英語で質問するか、日本語で答えられるモデル (例: qwen2.5-coder-1.5b-instruct) を管理者に選んでもらってください。"
+        "関連する箇所は下の出典から再生できます。"
+    ),
+    "zh": (
+        "回答所用的模型 ({model}) 只能用英语回答, 因此无法回答中文问题。"
+        "请用英语提问, 或请管理员选择能用中文回答的模型 (例如 qwen2.5-coder-1.5b-instruct)。"
+        "相关片段可在下方的来源中播放。"
+    ),
+    "ko": (
+        "답변에 사용되는 모델 ({model})은 영어로만 답할 수 있어 한국어 질문에는 답할 수 없습니다. "
+        "영어로 질문하거나, 한국어로 답할 수 있는 모델 (예: qwen2.5-coder-1.5b-instruct)을 관리자에게 요청하세요. "
+        "관련 부분은 아래 출처에서 재생할 수 있습니다."
+    ),
+}
+
+
+def question_language(text):
+    """"ja", "ko", "zh" or "en": kana make Japanese, Hangul Korean, Han characters alone Chinese."""
+    if KANA.search(text):
+        return "ja"
+    if HANGUL.search(text):
+        return "ko"
+    if HAN.search(text):
+        return "zh"
+    return "en"
 
 
 def link_at(url, second):
@@ -53,26 +115,39 @@ def recent_history(history, model, budget_tokens=HISTORY_TOKENS):
     return kept[::-1]
 
 
+def grounded_sampling_params(temperature=0.0):
+    return SamplingParams(temperature=temperature, frequency_penalty=FREQUENCY_PENALTY,
+                          stop_repeated_ngram=STOP_REPEATED_NGRAM)
+
+
 class GroundedAnswer:
-    """Iterate for text deltas; afterwards text, sources, ttft_s and token counts are set.
+    """Iterate for text deltas; afterwards text (its citations checked), sources, ttft_s and token counts are set.
 
     Retrieval happens on construction, so a prompt over the window fails before anything is streamed.
     """
 
-    def __init__(self, question, history=(), filters=retrieval.Filters(), model_name=DEFAULT_LLM,
+    def __init__(self, question, history=(), filters=retrieval.Filters(), model_name=None,
                  max_tokens=DEFAULT_MAX_TOKENS, temperature=0.0):
         self.started = time.perf_counter()
         self.question = question
-        self.model = chat_model(model_name)
+        self.language = question_language(question)
+        self.model_name = model_name or serving_model(ModelMark.ANSWERS)
+        self.model = answering_model(self.model_name)
         self.history = recent_history(list(history), self.model)
-        passages = retrieval.retrieve(question, filters)
         room = self.model.context_length - max_tokens - self.model.count_chat_tokens(self.messages([]))
-        self.passages = retrieval.fit_to_budget(
-            passages, min(SOURCE_TOKENS, room), lambda passage: self.model.count_tokens(source_block(0, passage))
+        self.passages = fit_passages(
+            question, retrieval.retrieve(question, filters), min(SOURCE_TOKENS, room),
+            lambda passage: self.model.count_tokens(source_block(0, passage)),
         )
         self.stream = None
-        if self.passages:
-            self.stream = self.model.stream_chat(self.messages(self.passages), max_tokens, sampling_params(temperature),
+        self.notice = None
+        if not self.passages:
+            self.notice = NOT_COVERED_IN[self.language]
+        elif self.language != "en" and self.model_name in ENGLISH_ONLY_MODELS:
+            self.notice = ENGLISH_ONLY_NOTICE[self.language].format(model=self.model_name)
+        else:
+            self.stream = self.model.stream_chat(self.messages(self.passages), max_tokens,
+                                                 grounded_sampling_params(temperature),
                                                  shared_system_prompt=SYSTEM_PROMPT)
         self.text = ""
         self.sources = []
@@ -81,6 +156,8 @@ class GroundedAnswer:
     def messages(self, passages):
         sources = "\n".join(source_block(number, passage) for number, passage in enumerate(passages, start=1))
         system = f"{SYSTEM_PROMPT}\n\n{sources}" if passages else SYSTEM_PROMPT
+        if self.language != "en":
+            system += f"\n\nAnswer in {LANGUAGE_NAMES[self.language]}, whatever the language of the excerpts."
         return [{"role": "system", "content": system}, *self.history, {"role": "user", "content": self.question}]
 
     @property
@@ -96,50 +173,168 @@ class GroundedAnswer:
         return self.stream.finish_reason if self.stream else "stop"
 
     def __iter__(self):
-        for delta in self.stream if self.stream else [NOT_COVERED]:
+        for delta in self.stream if self.stream else [self.notice]:
             if self.ttft_s is None:
                 self.ttft_s = time.perf_counter() - self.started
             self.text += delta
             yield delta
-        self.sources = cited_sources(self.question, self.text, self.passages)
+        if self.stream:
+            self.text, self.sources = checked_answer(self.question, without_unfinished_sentence(self.text), self.passages)
+        else:
+            self.sources = cited_sources(self.question, "", self.passages)
 
 
 def warm_up():
     """What the first question would otherwise pay for: the embedding model, the FAISS and BM25 indexes, this
     node's LLM, and the system prompt's keys and values, which every grounded question then reuses."""
     retrieval.retrieve(SYSTEM_PROMPT)
-    model = chat_model(DEFAULT_LLM)
+    model = answering_model()
     messages = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\n"}, {"role": "user", "content": "Hello."}]
-    "".join(model.stream_chat(messages, 1, sampling_params(), shared_system_prompt=SYSTEM_PROMPT))
+    "".join(model.stream_chat(messages, 1, grounded_sampling_params(), shared_system_prompt=SYSTEM_PROMPT))
+
+
+def fit_passages(question, passages, budget_tokens, tokens_of):
+    """The best passages that fit in budget_tokens together, the best one always: when it is longer than the
+    budget, it is cut to the run of its segments around the one closest to the question. The passage search
+    ranks first is never dropped for its length."""
+    kept = retrieval.fit_to_budget(passages, budget_tokens, tokens_of)
+    if not passages or (kept and kept[0] is passages[0]):
+        return kept
+    best = trimmed_passage(question, passages[0], budget_tokens, tokens_of)
+    return [best, *retrieval.fit_to_budget(passages[1:], budget_tokens - tokens_of(best), tokens_of)]
+
+
+def trimmed_passage(question, passage, budget_tokens, tokens_of):
+    """The passage cut to the longest run of its segments that fits the budget, grown a segment at a time on
+    either side of the segment closest to the question."""
+    segments = passage.segments
+    vectors = embed_texts([question, *(segment["text"] for segment in segments)])  # [1 + S, D]
+    closest = int(np.argmax(vectors[1:] @ vectors[0]))
+    low, high = closest, closest + 1
+    grown = True
+    while grown:
+        grown = False
+        for wider_low, wider_high in ((low, high + 1), (low - 1, high)):
+            if wider_low >= 0 and wider_high <= len(segments):
+                if tokens_of(passage_with(passage, segments[wider_low:wider_high])) <= budget_tokens:
+                    low, high, grown = wider_low, wider_high, True
+                    break
+    return passage_with(passage, segments[low:high])
+
+
+def passage_with(passage, segments):
+    return dataclasses.replace(passage, segments=segments, start_s=segments[0]["start"], end_s=segments[-1]["end"])
+
+
+def without_unfinished_sentence(text):
+    """The answer up to its last finished sentence: what came after it was cut by the token limit or by the stop
+    on a repeat (SamplingParams.stop_repeated_ngram). An answer without a finished sentence stays as it is."""
+    sentences = sentences_of(text)
+    if len(sentences) < 2 or sentences[-1].rstrip().endswith(tuple(SENTENCE_ENDS)):
+        return text
+    return "".join(sentences[:-1]).rstrip()
+
+
+def sentences_of(text):
+    """The text cut after each sentence end, every piece keeping its spacing: "".join() gives the text back."""
+    pieces, start = [], 0
+    for end in SENTENCE_END.finditer(text):
+        if end.end() > start:
+            pieces.append(text[start:end.end()])
+            start = end.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
+def checked_answer(question, answer, passages):
+    """(answer, sources): every citation [n] names a passage given to the model. A sentence citing a number
+    that was not given, or nothing, is cited to the passage that best supports it; then each passage's source
+    points at the segment that best supports the sentences citing it."""
+    evidence = Evidence(question, passages)
+    sentences = sentences_of(answer)
+    if not sentences:
+        return answer, evidence.sources(answer)
+    sentence_vectors = embed_texts([CITATION.sub("", sentence) for sentence in sentences])  # [N, D]
+    repaired = []
+    for sentence, sentence_vector in zip(sentences, sentence_vectors):
+        kept = CITATION.sub(lambda match: match.group(0) if 1 <= int(match.group(1)) <= len(passages) else "", sentence)
+        body = CITATION.sub("", kept)
+        if CITATION.search(kept) or not body.strip(" \n" + SENTENCE_ENDS):
+            repaired.append(kept)
+            continue
+        support = evidence.support(body, sentence_vector[None, :], range(len(evidence.segments)))
+        trailing = body[len(body.rstrip()):]
+        repaired.append(cite_sentence(body.rstrip(), evidence.owners[int(np.argmax(support))]) + trailing)
+    text = "".join(repaired)
+    return text, evidence.sources(text)
 
 
 def cited_sources(question, answer, passages):
-    """One source per passage given to the model, numbered as in the prompt, each pointing at the segment
-    that best supports the answer: the one closest to the question plus closest to any of the answer's
-    sentences citing the passage (any sentence when none cites it). The question keeps a rambling sentence
-    from pulling the citation to a segment the answer merely borrowed words from."""
-    if not passages:
-        return []
-    sentences = [sentence for sentence in SENTENCE_END.split(answer) if sentence.strip()]
-    segment_texts = [segment["text"] for passage in passages for segment in passage.segments]
-    vectors = embed_texts([question, *sentences, *segment_texts])
-    question_vector, sentence_vectors = vectors[0], vectors[1 : 1 + len(sentences)]
-    segment_vectors = vectors[1 + len(sentences):]
-    sources, offset = [], 0
-    for number, passage in enumerate(passages, start=1):
-        own = segment_vectors[offset : offset + len(passage.segments)]
-        offset += len(passage.segments)
-        citing = [index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]
-        claims = sentence_vectors[citing or list(range(len(sentences)))]
-        support = own @ question_vector + (np.max(own @ claims.T, axis=1) if len(claims) else 0.0)
-        best = passage.segments[int(np.argmax(support))]
-        sources.append({
-            "n": number,
-            "video_id": passage.video.pk,
-            "title": passage.video.title,
-            "url": link_at(passage.video.url, best["start"]),
-            "start_s": round(float(best["start"]), 2),
-            "end_s": round(float(best["end"]), 2),
-            "score": round(passage.score, 4),
-        })
-    return sources
+    """One source per passage given to the model, numbered as in the prompt (see Evidence.sources)."""
+    return Evidence(question, passages).sources(answer) if passages else []
+
+
+def cite_sentence(sentence, number):
+    """The sentence with the citation before its final punctuation: "It is at 3 am [1]."."""
+    head = sentence.rstrip(SENTENCE_ENDS)
+    return f"{head} [{number}]{sentence[len(head):]}"
+
+
+class Evidence:
+    """The passages given to the model, as transcript segments with their vectors, to place citations on."""
+
+    def __init__(self, question, passages):
+        self.question = question
+        self.passages = passages
+        self.segments = [segment for passage in passages for segment in passage.segments]
+        self.owners = [number for number, passage in enumerate(passages, start=1) for _ in passage.segments]  # [S]
+        vectors = embed_texts([question, *(segment["text"] for segment in self.segments)])  # [1 + S, D]
+        self.question_vector, self.segment_vectors = vectors[0], vectors[1:]
+        self.segment_terms = [set(retrieval.tokenize(segment["text"])) for segment in self.segments]
+
+    def support(self, claim, claim_vectors, among):
+        """How well each segment of `among` (indices) supports a claim [len(among)]: the share of the claim's
+        distinctive words (those the question did not bring, weighted by how rare they are among the segments:
+        the fact, such as a time or a name) that the segment says, then the claim's and the question's meaning
+        as tie-breakers."""
+        among = list(among)
+        fact_terms = set(retrieval.tokenize(claim)) - set(retrieval.tokenize(self.question))
+        weights = {term: math.log(1 + len(self.segments) / (1 + sum(term in terms for terms in self.segment_terms)))
+                   for term in fact_terms}
+        total = sum(weights.values()) or 1.0
+        said = np.array([sum(weight for term, weight in weights.items() if term in self.segment_terms[index])
+                         for index in among]) / total  # [A]
+        vectors = self.segment_vectors[among]  # [A, D]
+        meaning = np.max(vectors @ claim_vectors.T, axis=1) if len(claim_vectors) else 0.0  # [A]
+        return said + 0.5 * meaning + 0.25 * (vectors @ self.question_vector)
+
+    def sources(self, answer):
+        """One source per passage, each pointing at the segment that best supports the first of the answer's
+        sentences citing it, the one that states the fact (the answer's first sentence when none cites it; the
+        question alone for an empty answer). Its label's second ("second", and "start_s") is where that segment
+        begins; its link opens LEAD_IN_S before."""
+        sentences = [sentence for sentence in sentences_of(answer) if sentence.strip()]
+        plain = [CITATION.sub("", sentence) for sentence in sentences]
+        sentence_vectors = embed_texts(plain) if plain else np.zeros((0, len(self.question_vector)))  # [N, D]
+        first_citing = [next((index for index, sentence in enumerate(sentences)
+                              if str(number) in CITATION.findall(sentence)), 0)
+                        for number in range(1, len(self.passages) + 1)]
+        sources = []
+        for number, passage in enumerate(self.passages, start=1):
+            claim = first_citing[number - 1]
+            own = [index for index, owner in enumerate(self.owners) if owner == number]
+            support = self.support(plain[claim] if plain else "", sentence_vectors[claim : claim + 1], own)
+            best = self.segments[own[int(np.argmax(support))]]
+            second = int(best["start"])
+            sources.append({
+                "n": number,
+                "video_id": passage.video.pk,
+                "title": passage.video.title,
+                "url": link_at(passage.video.url, max(second - LEAD_IN_S, 0)),
+                "second": second,
+                "start_s": float(second),
+                "end_s": round(float(best["end"]), 2),
+                "score": round(passage.score, 4),
+            })
+        return sources

@@ -2,7 +2,8 @@
 
 Penalties follow the usual conventions: the repetition penalty (CTRL / transformers) applies to
 every token already in the context, prompt included; frequency and presence penalties (OpenAI)
-apply to the tokens generated so far.
+apply to the tokens generated so far. A sequence that generates again a run of tokens it generated
+before is looping: with stop_repeated_ngram set, the token loop ends it there (repeats_ngram).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     seed: int | None = None
+    # End the sequence ("stop") when its last this-many generated tokens already occurred in that order
+    # earlier in what it generated; 0 never. Copying from the prompt is not repeating.
+    stop_repeated_ngram: int = 0
 
 
 def apply_penalties(
@@ -43,6 +47,19 @@ def apply_penalties(
     if params.presence_penalty:
         logits -= np.float32(params.presence_penalty) * (generated_counts > 0)
     return logits.astype(np.float32, copy=False)
+
+
+def repeats_ngram(generated_ids, n: int) -> bool:
+    """Whether the last n of generated_ids (a sequence of ints) occurred, in that order, earlier in it."""
+    if n <= 0 or len(generated_ids) <= n:
+        return False
+    tail = list(generated_ids[-n:])
+    last = tail[-1]
+    # Scan only the positions where the tail's last token occurs: a few per generated sentence.
+    return any(
+        generated_ids[end] == last and list(generated_ids[end - n + 1 : end + 1]) == tail
+        for end in range(n - 1, len(generated_ids) - 1)
+    )
 
 
 def token_probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:

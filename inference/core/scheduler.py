@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
-from inference.core.sampling import SamplingParams
+from inference.core.sampling import SamplingParams, repeats_ngram
 from inference.core.tokenizer import IncrementalDecoder, Tokenizer
 
 # Long enough that the matmuls run at full BLAS speed, short enough that the [H, T, t] attention
@@ -209,7 +209,11 @@ class Scheduler:
         result = sequence.result
         # Positions the cache holds once this token is fed back in: the prompt and every earlier token.
         context_full = len(result.prompt_ids) + len(result.token_ids) >= self.context_length
-        if token in self.tokenizer.stop_token_ids:
+        # A run of tokens generated a second time is a loop (SamplingParams.stop_repeated_ngram): it ends
+        # the sequence as a stop token would, without its last token.
+        if token in self.tokenizer.stop_token_ids or repeats_ngram(
+            [*result.token_ids, token], sequence.params.stop_repeated_ngram
+        ):
             result.finish_reason = "stop"
         else:
             result.token_ids.append(token)

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from assistant.answering import DEFAULT_LLM
+from inference.model_files import DEFAULT_MODEL as DEFAULT_LLM
 from assistant.generation import local_model, sampling_params
 from tests.assistant.conftest import ensure_model_catalog
 

@@ -5,7 +5,7 @@ import time
 import pytest
 from django.conf import settings
 
-from assistant.answering import DEFAULT_LLM
+from inference.model_files import DEFAULT_MODEL as DEFAULT_LLM
 from assistant.generation import chat_model, cluster_client, cluster_model, local_model, sampling_params
 from inference.cluster.heartbeat import read_heartbeats
 from inference.models import Plan

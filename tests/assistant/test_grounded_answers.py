@@ -2,7 +2,7 @@
 answer, and the knowledge base's own "not covered" instead of an invented answer."""
 import pytest
 
-from assistant.answering import NOT_COVERED, GroundedAnswer, link_at
+from assistant.answering import LEAD_IN_S, NOT_COVERED, GroundedAnswer, link_at
 from tests.assistant.knowledge import KITCHEN_SAFETY, segment_start
 
 pytestmark = pytest.mark.django_db
@@ -10,14 +10,14 @@ pytestmark = pytest.mark.django_db
 
 def test_the_source_points_at_the_segment_that_supports_the_answer_not_the_chunk_start(knowledge):
     answer = GroundedAnswer("Where is the fire extinguisher in the kitchen?", max_tokens=24)
-    text = "".join(answer)
-    assert text == answer.text and text.strip()
+    assert "".join(answer).strip() and answer.text.strip()
     first = answer.sources[0]
     expected = segment_start(KITCHEN_SAFETY, "fire extinguisher")
     chunk_starts = set(knowledge["kitchen"].chunks.values_list("start_s", flat=True))
     assert expected not in chunk_starts, "the test needs the segment to lie inside a chunk"
     assert (first["video_id"], first["start_s"]) == (knowledge["kitchen"].pk, expected)
-    assert first["url"] == f"https://www.youtube.com/watch?v=kitchen0001&t={int(expected)}s"
+    assert first["second"] == int(expected) == first["start_s"]
+    assert first["url"] == f"https://www.youtube.com/watch?v=kitchen0001&t={int(expected) - LEAD_IN_S}s"
     assert first["end_s"] > first["start_s"] and 0 < first["score"] <= 1
 
 

@@ -2,7 +2,8 @@
 reuse its keys and values on this node, and get the answer they would get by reading it themselves."""
 import pytest
 
-from assistant.answering import DEFAULT_LLM, SYSTEM_PROMPT
+from assistant.answering import SYSTEM_PROMPT
+from inference.model_files import DEFAULT_MODEL as DEFAULT_LLM
 from assistant.generation import local_model, sampling_params
 from tests.assistant.conftest import ensure_model_catalog
 
