@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from assistant.models import ApiKey, Conversation, DashboardVisit, LanguageChoice, Message
+from assistant.models import ApiKey, Conversation, DashboardVisit, LanguageChoice, Message, VideoMark
 
 TITLE_LENGTH = 80
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -73,3 +73,8 @@ def do_record_dashboard_visit(user):
 
 def do_choose_language(user, language):
     LanguageChoice.objects.update_or_create(user=user, defaults={"language": language})
+
+
+def do_mark_video(user, video, kind):
+    """Record the employee's verdict on the video (VideoMark.WATCHED or NOT_INTERESTED), replacing an earlier one."""
+    VideoMark.objects.update_or_create(user=user, video=video, defaults={"kind": kind})

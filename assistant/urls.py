@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from assistant import languages, openai_api, views
+from assistant import languages, openai_api, views, watching
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("ask/", views.ask, name="ask"),
     path("ask/<int:conversation_id>/", views.ask, name="conversation"),
     path("ask/stream", views.ask_stream, name="ask_stream"),
+    path("videos/<int:video_id>/watched", watching.mark_watched, name="mark_watched"),
+    path("videos/<int:video_id>/not-interested", watching.mark_not_interested, name="mark_not_interested"),
     path("search/", views.search, name="search"),
     path("language", languages.choose_language, name="choose_language"),
     path("v1/models", openai_api.list_models, name="v1_models"),
