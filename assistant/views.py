@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.answering import GroundedAnswer, link_at
+from assistant.answering import LEAD_IN_S, GroundedAnswer, link_at
 from assistant.forms import AskForm, LoginForm, SearchForm
 from assistant.health import health_report, may_see_details
 from assistant.selectors import conversations_of, dashboard_visit_start, worth_watching
@@ -123,7 +123,8 @@ def search(request):
     moments = []
     if query:
         found = find_moments(query, Filters(source_id=form.cleaned_data["source"]), limit=SEARCH_RESULTS)
-        moments = [{"moment": moment, "url": link_at(moment.video.url, moment.start_s)} for moment in found]
+        # Labelled with the second the words begin, opening a few seconds before, as citations do.
+        moments = [{"moment": moment, "url": link_at(moment.video.url, max(moment.start_s - LEAD_IN_S, 0))} for moment in found]
     context = {
         "form": form,
         "query": query,

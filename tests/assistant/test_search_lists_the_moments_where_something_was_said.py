@@ -4,7 +4,7 @@ one retrieval that answers use."""
 import pytest
 from django.urls import reverse
 
-from assistant.answering import link_at
+from assistant.answering import LEAD_IN_S, link_at
 from ingest.retrieval import retrieve
 from tests.assistant.knowledge import KITCHEN_SAFETY, SALES_REVIEW, segment_start
 
@@ -31,7 +31,7 @@ def test_a_search_lists_the_moment_with_its_second_words_link_and_player(client,
     first = section[section.index('<li class="moment"'):section.index("</li>")]
     assert "Kitchen safety briefing" in first and f"at {second} s" in first
     assert "The <mark>fire</mark> <mark>extinguisher</mark> is mounted next to the north exit door" in first
-    link = link_at(knowledge["kitchen"].url, second)  # the link a citation of this second has
+    link = link_at(knowledge["kitchen"].url, second - LEAD_IN_S)  # the link a citation of this second has
     assert f'href="{link.replace("&", "&amp;")}"' in first
     assert 'data-player="youtube" data-player-src="https://www.youtube-nocookie.com/embed/kitchen0001?start=' in first
 
@@ -44,7 +44,7 @@ def test_the_moments_are_the_passages_of_the_one_retrieval_in_its_order(client, 
     shown = [title for title in titles if f'<span class="moment-title">{title}</span>' in section]
     assert titles and shown == titles
     second = int(segment_start(SALES_REVIEW, "four hundred enterprise customers"))
-    assert f'data-player="audio" data-player-src="{link_at(knowledge["sales"].url, second)}"' in section
+    assert f'data-player="audio" data-player-src="{link_at(knowledge["sales"].url, second - LEAD_IN_S)}"' in section
 
 
 def test_a_search_can_be_kept_to_one_source(client, employee, knowledge):
