@@ -131,7 +131,7 @@ class ModelEntryAdmin(admin.ModelAdmin):
         except ModelCacheError as error:
             self.message_user(request, str(error), messages.ERROR)
             return
-        self.message_user(request, f"{model.name} now marked for {dict(ModelMark.USE_CHOICES)[use]}.", messages.SUCCESS)
+        self.message_user(request, f"Marked {model.name} for {dict(ModelMark.USE_CHOICES)[use]}.", messages.SUCCESS)
 
     @admin.action(description="Mark for grounded answers (kotatsu)")
     def mark_for_grounded_answers(self, request, queryset):
