@@ -10,7 +10,8 @@ CITATION = re.compile(r"\[(\d+)\]")
 
 @register.filter
 def with_citation_links(message):
-    """An answer's text, escaped, with each [n] linking to the second of the video its source n points at."""
+    """An answer's text, escaped, with each [n] linking to the second of the video its source n points at: the
+    title says that second, the link opens a few seconds before it (answering.LEAD_IN_S)."""
     sources = {source["n"]: source for source in message.sources}
 
     def link(match):

@@ -15,7 +15,8 @@ from assistant.services import do_record_exchange, do_start_conversation
 class Command(BaseCommand):
     help = (
         "Answer a question from the knowledge base, streaming the answer; with --json the last line is "
-        '{"answer", "sources": [{video_id, title, url, start_s, end_s, score}], "ttft_s"}.'
+        '{"answer", "sources": [{n, video_id, title, url, second, start_s, end_s, score}], "ttft_s"}; a source\'s url '
+        "opens a few seconds before its second."
     )
 
     def add_arguments(self, parser):
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             self.stdout.flush()
         self.stdout.write("")
         for source_ in answer.sources:
-            self.stdout.write(f"[{source_['n']}] {source_['title']} at {source_['start_s']:.0f} s: {source_['url']}")
+            self.stdout.write(f"[{source_['n']}] {source_['title']} at {source_['second']} s: {source_['url']}")
         if owner is not None:
             do_record_exchange(do_start_conversation(owner, question.strip()), question.strip(), answer)
         if as_json:
