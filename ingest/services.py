@@ -10,7 +10,6 @@ import shutil
 import time
 from datetime import timedelta
 
-import numpy as np
 import redis
 from django.conf import settings
 from django.db import transaction
@@ -41,7 +40,6 @@ EMBEDDING_BATCH = 16
 BROKER_RUN_KEY = "kotatsu:ingest:broker-run-id"
 # A second re-listing window: feeds date items by day and clocks differ; known videos are ignored anyway.
 RESYNC_OVERLAP = timedelta(days=1)
-SUMMARY_SEGMENTS = 3
 
 
 class RetryLater(Exception):
@@ -275,32 +273,6 @@ def do_release_lost_summaries(messages_lost=False):
     # An unclaimed row's claimed_at records when it was last offered, so it is offered again only past the limit.
     VideoSummary.objects.filter(video_id__in=video_ids, summarizer="").update(claimed_at=timezone.now())
     return video_ids
-
-
-def do_summarize_video(video_id):
-    """Write the video's summary, unless it is written or another live process is writing it; return whether
-    this call wrote it.
-
-    Its SUMMARY_SEGMENTS transcript segments closest to the meaning of the whole, in spoken order: extracted
-    rather than generated, because SmolLM2-135M's summaries of our transcripts invent what the video does not
-    say (knives "never" go on the magnetic strip, a churn figure nobody gave), and a summary is read instead
-    of the video."""
-    VideoSummary.objects.get_or_create(video_id=video_id)
-    unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
-    summarizer = claim_for_this_process(unwritten, "summarizer", "claimed_at")
-    if summarizer is None:
-        return False
-    segments = [segment["text"].strip() for segment in Video.objects.get(pk=video_id).segments if segment["text"].strip()]
-    text = ""
-    if segments:
-        vectors = embed_texts(segments)
-        centrality = vectors @ vectors.mean(axis=0)
-        chosen = sorted(np.argsort(-centrality)[:SUMMARY_SEGMENTS])
-        text = " ".join(segments[index] for index in chosen)
-    written = VideoSummary.objects.filter(video_id=video_id, summarizer=summarizer).update(
-        text=text, written_at=timezone.now(), summarizer=""
-    )
-    return written == 1
 
 
 def do_retry_job(job_id):

@@ -12,7 +12,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from inference.tasks import resend_lost_fetches
-from ingest import reembedding, selectors, services
+from ingest import reembedding, selectors, services, summaries
 from ingest.models import Job
 
 # The steps waiting to run in this thread, as (due time, task, args), while run_here is running them.
@@ -84,7 +84,7 @@ def embed_video(job_id):
 @shared_task(ignore_result=True)
 def summarize_video(video_id):
     """Sent when the video is indexed (and by the nightly sync for any left without a summary)."""
-    services.do_summarize_video(video_id)
+    summaries.do_summarize_video(video_id)
 
 
 @shared_task(ignore_result=True)

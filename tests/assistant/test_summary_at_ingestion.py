@@ -1,5 +1,6 @@
-"""A video's summary is part of its ingestion: the worker that indexes it sends the summary task, and the
-nightly sync sends it again for any indexed video left without one; no schedule polls for new videos."""
+"""A video's summary is part of its ingestion: the worker that indexes it sends the summary task (the LLM runs in
+the worker), and the nightly sync sends it again for any indexed video left without one; no schedule polls for
+new videos."""
 import time
 
 import pytest
@@ -9,8 +10,9 @@ from ingest import tasks
 from ingest.models import Job, Video, VideoSummary
 from tests.assistant.conftest import ensure_model_catalog
 from tests.assistant.knowledge import KITCHEN_SAFETY, timed_segments
+from tests.ingest.summary_checks import assert_written_from
 
-WAIT_LIMIT_S = 300
+WAIT_LIMIT_S = 900  # the worker loads the LLM and summarizes on a machine shared with other tests
 
 
 def video_in_stage(stage):
@@ -39,10 +41,8 @@ def test_a_video_is_summarized_by_the_worker_once_it_is_indexed(start_worker):
     tasks.embed_video.delay(video.job.pk)
     summary = wait_for_written_summary(video)
     assert Job.objects.get(video=video).stage == Job.INDEXED
-    leftover = summary.text
-    for sentence in set(KITCHEN_SAFETY):
-        leftover = leftover.replace(sentence, "")
-    assert summary.text and not leftover.strip()  # sentences of the transcript, nothing else
+    assert_written_from(summary, video)
+    assert len(summary.key_moments) >= 3 and summary.topics
 
 
 def test_the_nightly_sync_summarizes_an_indexed_video_left_without_a_summary(start_worker):

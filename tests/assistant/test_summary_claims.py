@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from ingest.models import VideoSummary
-from ingest.services import do_summarize_video
+from ingest.summaries import do_summarize_video
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from assistant.models import DashboardVisit, Message
 from assistant.selectors import worth_watching
 from assistant.services import do_record_dashboard_visit, do_start_conversation
 from ingest.models import Job, Subscription, VideoSummary
-from ingest.services import do_summarize_video
+from ingest.summaries import do_summarize_video
 
 pytestmark = pytest.mark.django_db
 
@@ -51,24 +51,32 @@ def test_reloading_within_a_visit_keeps_the_same_start_and_a_later_visit_moves_i
     assert do_record_dashboard_visit(employee) == first_seen - DashboardVisit.VISIT_GAP * 2
 
 
-def summarize(knowledge):
+def summarize_without_an_llm(knowledge):
     for name in ("kitchen", "sales", "vpn"):
-        do_summarize_video(knowledge[name].pk)
+        do_summarize_video(knowledge[name].pk, model_name="no-such-llm")
 
 
-def test_the_summary_is_sentences_of_the_video_itself_in_spoken_order(knowledge):
-    summarize(knowledge)
-    summary = VideoSummary.objects.get(video=knowledge["kitchen"]).text
+def test_without_an_llm_the_summary_is_sentences_of_the_video_itself_in_spoken_order(knowledge):
+    summarize_without_an_llm(knowledge)
+    summary = VideoSummary.objects.get(video=knowledge["kitchen"])
     spoken = [segment["text"] for segment in knowledge["kitchen"].segments]
-    picked = [text for text in spoken if text in summary]
-    assert len(picked) == 3 and summary == " ".join(picked)
+    picked = [text for text in spoken if text in summary.text]
+    assert len(picked) == 3 and summary.text == " ".join(picked)
+    assert summary.kind == VideoSummary.EXTRACTIVE and summary.fallback_reason.startswith("LLM no-such-llm unavailable")
+    starts = [moment["start_s"] for moment in summary.key_moments]
+    assert 3 <= len(starts) <= 6 and starts == sorted(starts) and starts[0] == 0.0
+    assert set(starts) <= {segment["start"] for segment in knowledge["kitchen"].segments}
+    assert summary.topics
 
 
-def test_the_dashboard_shows_each_new_video_with_its_summary_and_link(client, employee, knowledge):
-    summarize(knowledge)
+def test_the_dashboard_shows_each_new_video_with_its_summary_labelled_its_moments_and_link(client, employee, knowledge):
+    summarize_without_an_llm(knowledge)
     client.force_login(employee)
     page = client.get(reverse("dashboard")).content.decode()
     section = page[page.index('id="worth-watching"'):]
     for video in (knowledge["kitchen"], knowledge["sales"], knowledge["vpn"]):
         assert f'href="{video.url}"' in section
         assert video.summary.text in section
+        second = int(video.summary.key_moments[1]["start_s"])
+        assert f'href="{video.url}#t={second}"' in section or f'href="{video.url}&amp;t={second}s"' in section
+    assert section.count("Taken word for word from the transcript") == 3
