@@ -16,6 +16,8 @@ Prints per (shape, type, T):
     GFLOP/s 2 T rows cols / time
     tok/s   T / time: tokens (rows of x) per second through this one matrix
     xT=1    for T > 1: T * time(T=1) / time(T): how much better a batch of T is than T single steps
+    vs fl   where matmul multiplies by integer dots (kernels.INT_DOT_MAX_STEPS): the float kernel's time on the
+            same call / matmul's, timed in the same rounds (how much the integer dots gained)
 
 Also prints the first-use compile time of every kernel (warm_up in a fresh process with an empty numba
 cache) and the time to load them from the disk cache.
@@ -95,7 +97,7 @@ def main():
     where = "hot (one copy)" if args.hot else "cold (weights from DRAM)"
     print(f"threads {args.threads}, {where}, each call best of {args.rounds}")
     print(f"{'shape':>10} {'type':>5} {'T':>4} {'ms':>8} {'GB/s':>6} {'vs memcpy':>9} {'vs n-thr':>8}"
-          f" {'GFLOP/s':>7} {'tok/s':>8} {'xT=1':>5}")
+          f" {'GFLOP/s':>7} {'tok/s':>8} {'xT=1':>5} {'vs fl':>5}")
     with ThreadPoolExecutor(args.threads) as pool:
         for shape in args.shapes.split(","):
             bench_shape(shape, args, steps, pool)
@@ -128,6 +130,8 @@ def bench_shape(shape, args, steps, pool):
             # Prefill is bound by flops, not by where the weights come from: two copies are enough.
             walked = copies if t <= kernels.FEW_ROWS_MAX else copies[:2]
             timed[name, t] = (lambda w, x=xs[t]: kernels.matmul(x, w)), walked
+            if t <= kernels.INT_DOT_MAX_STEPS.get(qtype, 0):
+                timed[name, "float", t] = (lambda w, x=xs[t]: float_kernel(x, w, args.threads)), walked
     best = {key: [float("inf")] * len(copies) for key, (_, copies) in timed.items()}
     for _ in range(args.rounds):
         for key, (fn, copies) in timed.items():
@@ -141,15 +145,24 @@ def bench_shape(shape, args, steps, pool):
         for t in steps:
             took = seconds[name, t]
             batch_gain = f"{t * seconds[name, 1] / took:5.1f}" if t > 1 and (name, 1) in seconds else ""
+            float_ratio = f"{seconds[name, 'float', t] / took:5.2f}" if (name, "float", t) in seconds else ""
             print(
                 f"{shape:>10} {name:>5} {t:>4} {took * 1e3:8.3f} {nbytes / took / 1e9:6.1f}"
                 f" {seconds[name, 'memcpy'] / took:9.2f} {seconds[name, 'n-thread'] / took:8.2f}"
-                f" {2 * t * rows * cols / took / 1e9:7.1f} {t / took:8.0f} {batch_gain:>5}"
+                f" {2 * t * rows * cols / took / 1e9:7.1f} {t / took:8.0f} {batch_gain:>5} {float_ratio:>5}"
             )
         print(
             f"{'':>10} {name:>5} plain read: memcpy {nbytes / seconds[name, 'memcpy'] / 1e9:.1f} GB/s,"
             f" on {args.threads} threads {nbytes / seconds[name, 'n-thread'] / 1e9:.1f} GB/s"
         )
+
+
+def float_kernel(x, w, threads):
+    """x @ W.T by the float kernel (dequantized rows, float32 dots), which matmul uses for T above the type's
+    integer-dot limit."""
+    out = np.empty((x.shape[0], w.rows), np.float32)  # [T, rows]
+    kernels.few_rows_kernel(*kernels.arrays(w), x, out, min(w.rows, 4 * threads))
+    return out
 
 
 def plain_reads(copies, threads, pool):

@@ -32,6 +32,7 @@ from numba.core.errors import TypingError  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 from threadpoolctl import ThreadpoolController  # noqa: E402
 
+from inference.core import simd  # noqa: E402
 from inference.core.quantized import (  # noqa: E402
     SUPPORTED_TYPES,
     Q,
@@ -46,6 +47,10 @@ numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 # Up to this T the few-rows kernel beats dequantize + BLAS (measured on 8960 x 1536 Q4_K: equal at
 # T = 64 on one thread, 20 % faster at T = 32 on two).
 FEW_ROWS_MAX = 32
+# The largest T each type multiplies by integer dots; above it, the float kernels. Measured (bench/kernels.py,
+# one thread): the K-quants gain 1.4-3x up to T = 32; Q4_1/Q8_0 1.2-1.5x at T = 1, but each further row costs a
+# float conversion per 32 weights and the float kernel's batches of rows were as fast or faster.
+INT_DOT_MAX_STEPS = {Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_1: 1, Q.Q8_0: 1}
 # Output rows dequantized together by the few-rows kernel (dots4 is written for 4).
 ROW_GROUP = 4
 # float32 bytes of one dequantized panel for the BLAS path (measured: 1 MB panels halve sgemm's speed).
@@ -352,6 +357,179 @@ def dequantize_row(code, d, dmin, scales, qs, qh, r, out):
         row_f32(qs, r, out)
 
 
+# --- integer dot products: Q4_K, Q6_K, Q4_1, Q8_0 at few rows ---------------------------------------
+# The types of the catalog models multiply in int16 instead of float32: x is quantized to int16 per group of
+# 32 or 256 columns (one float scale per group, |error| <= scale / 2, ~1.5e-5 of the group's largest value),
+# each weight row is unpacked once to int16 (times its small integer sub-block scale), and 32 products at a
+# time are summed by one vpdpwssd. Converting weights to float32 took ~3x the instructions per weight.
+#
+#     dot(row, x) = sum over groups g:  wscale[g] * xscale[g] * sum_j wq[j] xq[j]   (exact in int32)
+#                 + sum over 32-column blocks k:  wmin[k] * xsum[k]                 (the blocks' minimums)
+#
+# int32 cannot overflow: |wq| <= 4096 (Q6_K: 32 * 128), so one group of 256 sums at most
+# 256 * 4096 * 32767 < 2^31.
+
+XQ_MAX = np.float32(32767.0)
+
+
+@njit(inline="always", **COMPILE)
+def unpack_q4_k(d, dmin, scales, qs, r, wq, wscale, wmin):
+    # Run s of 32 qs bytes: low nibbles are sub-block 2s, high nibbles 2s + 1 (see row_q4_k).
+    nb = qs.shape[1]
+    for b in range(nb):
+        wscale[b] = f16(d[r, b])
+        for s in range(4):
+            packed = simd.load_bytes(qs, (r * nb + b) * 128 + 32 * s)  # 32 bytes -> [32] int16
+            simd.store_i16(wq, 256 * b + 64 * s, simd.mul_i16(simd.and_i16(packed, 15), scales[r, b, 2 * s]))
+            simd.store_i16(wq, 256 * b + 64 * s + 32, simd.mul_i16(simd.shr_i16(packed, 4), scales[r, b, 2 * s + 1]))
+    # A loop of its own, which LLVM vectorises (inside the one above it stayed 8 scalar conversions).
+    for b in range(nb):
+        block_min = -f16(dmin[r, b])
+        for s in range(8):
+            wmin[8 * b + s] = block_min * np.float32(scales[r, b, 8 + s])
+
+
+@njit(inline="always", **COMPILE)
+def unpack_q6_k(d, scales, qs, qh, r, wq, wscale):
+    # Weights 128 h + 32 p + j: nibble of qs bytes A (p = 0, 2) or B (p = 1, 3), two bits of qh (see row_q6_k).
+    nb = qs.shape[1]
+    for b in range(nb):
+        wscale[b] = f16(d[r, b])
+        for h in range(2):
+            low_at, high_at = (r * nb + b) * 128 + 64 * h, (r * nb + b) * 64 + 32 * h
+            a, c, high = simd.load_bytes(qs, low_at), simd.load_bytes(qs, low_at + 32), simd.load_bytes(qh, high_at)
+            quants = (
+                simd.or_i16(simd.and_i16(a, 15), simd.shl_i16(simd.and_i16(high, 3), 4)),
+                simd.or_i16(simd.and_i16(c, 15), simd.shl_i16(simd.and_i16(simd.shr_i16(high, 2), 3), 4)),
+                simd.or_i16(simd.shr_i16(a, 4), simd.shl_i16(simd.and_i16(simd.shr_i16(high, 4), 3), 4)),
+                simd.or_i16(simd.shr_i16(c, 4), simd.shl_i16(simd.shr_i16(high, 6), 4)),
+            )
+            for p in range(4):
+                sub = 8 * h + 2 * p
+                scaled = simd.mul_halves_i16(simd.sub_i16(quants[p], 32), np.int8(scales[r, b, sub]),
+                                             np.int8(scales[r, b, sub + 1]))
+                simd.store_i16(wq, 256 * b + 128 * h + 32 * p, scaled)
+
+
+@njit(inline="always", **COMPILE)
+def unpack_q4_1(d, dmin, qs, r, wq, wscale, wmin):
+    nb = qs.shape[1]
+    for b in range(nb):
+        simd.store_i16(wq, 32 * b, simd.load_nibbles(qs, (r * nb + b) * 16))
+    for b in range(nb):  # apart, so that LLVM converts 16 float16 scales per instruction
+        wscale[b], wmin[b] = f16(d[r, b]), f16(dmin[r, b])
+
+
+@njit(inline="always", **COMPILE)
+def unpack_q8_0(d, qs, r, wq, wscale):
+    nb = qs.shape[1]
+    for b in range(nb):
+        simd.store_i16(wq, 32 * b, simd.load_signed_bytes(qs, (r * nb + b) * 32))
+    for b in range(nb):
+        wscale[b] = f16(d[r, b])
+
+
+@njit(inline="always", **COMPILE)
+def unpack_int_row(code, d, dmin, scales, qs, qh, r, wq, wscale, wmin):
+    if code == Q4_K:
+        unpack_q4_k(d, dmin, scales, qs, r, wq, wscale, wmin)
+    elif code == Q6_K:
+        unpack_q6_k(d, scales, qs, qh, r, wq, wscale)
+    elif code == Q4_1:
+        unpack_q4_1(d, dmin, qs, r, wq, wscale, wmin)
+    else:
+        unpack_q8_0(d, qs, r, wq, wscale)
+
+
+@njit(inline="always", **COMPILE)
+def int_dot(wq, wscale, wmin, xq, xscale, xsum, t):
+    """Unpacked row . row t of the quantized x (see above)."""
+    cols = xq.shape[1]
+    group = cols // wscale.size
+    acc = simd.zero_f32()
+    for g in range(wscale.size):
+        products = simd.zero_i32()
+        for at in range(g * group, (g + 1) * group, 32):
+            products = simd.dot_pairs(products, simd.load_i16(wq, at), simd.load_i16(xq, t * cols + at))
+        acc = simd.add_scaled(acc, products, wscale[g] * xscale[t, g])
+    total = simd.lane_sum(acc)
+    for k in range(wmin.size):
+        total += wmin[k] * xsum[t, k]
+    return total
+
+
+@njit(inline="always", **COMPILE)
+def int_dot4(wq, wscale, wmin, xq, xscale, xsum, t, out, r):
+    """out[t:t+4, r] = int_dot of rows t..t+3: the four share each load of the unpacked row."""
+    cols = xq.shape[1]
+    group = cols // wscale.size
+    acc0 = acc1 = acc2 = acc3 = simd.zero_f32()
+    for g in range(wscale.size):
+        p0 = p1 = p2 = p3 = simd.zero_i32()
+        for at in range(g * group, (g + 1) * group, 32):
+            w = simd.load_i16(wq, at)
+            p0 = simd.dot_pairs(p0, w, simd.load_i16(xq, t * cols + at))
+            p1 = simd.dot_pairs(p1, w, simd.load_i16(xq, (t + 1) * cols + at))
+            p2 = simd.dot_pairs(p2, w, simd.load_i16(xq, (t + 2) * cols + at))
+            p3 = simd.dot_pairs(p3, w, simd.load_i16(xq, (t + 3) * cols + at))
+        acc0 = simd.add_scaled(acc0, p0, wscale[g] * xscale[t, g])
+        acc1 = simd.add_scaled(acc1, p1, wscale[g] * xscale[t + 1, g])
+        acc2 = simd.add_scaled(acc2, p2, wscale[g] * xscale[t + 2, g])
+        acc3 = simd.add_scaled(acc3, p3, wscale[g] * xscale[t + 3, g])
+    m0 = m1 = m2 = m3 = F32_ZERO
+    for k in range(wmin.size):
+        m0 += wmin[k] * xsum[t, k]
+        m1 += wmin[k] * xsum[t + 1, k]
+        m2 += wmin[k] * xsum[t + 2, k]
+        m3 += wmin[k] * xsum[t + 3, k]
+    out[t, r], out[t + 1, r] = simd.lane_sum(acc0) + m0, simd.lane_sum(acc1) + m1
+    out[t + 2, r], out[t + 3, r] = simd.lane_sum(acc2) + m2, simd.lane_sum(acc3) + m3
+
+
+@njit(fastmath=True, **COMPILE)
+def quantize_activations(x, group, xq, xscale, xsum):
+    """x [T, cols] -> xq int16 [T, cols] with x ~ xq * xscale per group of columns, and xsum [T, cols / 32]
+    the sums of x's 32-column blocks (for the weights' minimums)."""
+    steps, cols = x.shape
+    for t in range(steps):
+        for g in range(cols // group):
+            largest = F32_ZERO
+            for j in range(g * group, (g + 1) * group):
+                largest = max(largest, abs(x[t, j]))
+            inverse = XQ_MAX / largest if largest > 0 else F32_ZERO
+            xscale[t, g] = largest / XQ_MAX
+            for j in range(g * group, (g + 1) * group):
+                xq[t, j] = np.int16(np.rint(x[t, j] * inverse))
+        for k in range(cols // 32):
+            total = F32_ZERO
+            for j in range(32 * k, 32 * k + 32):
+                total += x[t, j]
+            xsum[t, k] = total
+
+
+@njit(parallel=True, fastmath=True, **COMPILE)
+def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
+    """out [T, rows] = x [T, cols] @ W.T for small T and the integer-dot types: each row is unpacked once into
+    an int16 scratch that stays in L1, then dotted with every row of the quantized x."""
+    rows, (steps, cols) = qs.shape[0], x.shape
+    group = 256 if code == Q4_K or code == Q6_K else 32
+    n_mins = cols // 32 if code == Q4_K or code == Q4_1 else 0
+    xq = np.empty((steps, cols), np.int16)  # [T, cols]
+    xscale = np.empty((steps, cols // group), np.float32)  # [T, groups]
+    xsum = np.empty((steps, cols // 32), np.float32)  # [T, cols / 32]
+    quantize_activations(x, group, xq, xscale, xsum)
+    for chunk in prange(n_chunks):
+        wq = np.empty(cols, np.int16)  # [cols]
+        wscale = np.empty(cols // group, np.float32)  # [groups]
+        wmin = np.empty(n_mins, np.float32)  # [cols / 32] or [0]
+        for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
+            unpack_int_row(code, d, dmin, scales, qs, qh, r, wq, wscale, wmin)
+            for t in range(0, steps - 3, 4):
+                int_dot4(wq, wscale, wmin, xq, xscale, xsum, t, out, r)
+            for t in range(steps - steps % 4, steps):
+                out[t, r] = int_dot(wq, wscale, wmin, xq, xscale, xsum, t)
+
+
 # --- drivers --------------------------------------------------------------------------------------
 
 
@@ -427,7 +605,8 @@ def matmul(x, w: QuantMatrix):
         # numba's thread count is per calling thread: a worker thread would start with the whole pool.
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
-        few_rows_kernel(*arrays(w), x, out, min(w.rows, 4 * THREADS))
+        kernel = int_dot_kernel if x.shape[0] <= INT_DOT_MAX_STEPS.get(w.qtype, 0) else few_rows_kernel
+        kernel(*arrays(w), x, out, min(w.rows, 4 * THREADS))
         return out
     prefill_matmul(x, w, out)
     return out

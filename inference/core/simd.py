@@ -1,0 +1,234 @@
+"""Short SIMD vectors as numba values, for the integer-dot kernels of inference.core.kernels.
+
+numba has no vector type, and its loops over a block's 16 or 32 weights stay scalar (LLVM cannot prove the
+arrays do not alias). So the few vector steps the kernels need are numba intrinsics written in plain LLVM
+vector IR, over three vector types that live in registers as local variables of compiled code:
+
+    I16x32   <32 x i16>   unpacked weights (small integers) and int16 activations
+    I32x16   <16 x i32>   integer dot products: lane i sums the products of lanes 2i and 2i+1
+    F32x16   <16 x float> float accumulators
+
+The IR is target-neutral but for `dot_pairs`: AVX-512 VNNI's vpdpwssd where the CPU has it, else LLVM's pattern
+for a pairwise widening multiply-add (vpmaddwd + vpaddd on x86, smull/smlal pairs on AArch64). The rest are
+plain shifts, masks and conversions.
+"""
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, models, register_model
+
+I8, I16, I32, F32_IR = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.FloatType()
+
+
+class Vector(types.Type):
+    def __init__(self, element, lanes):
+        self.element, self.lanes = element, lanes
+        super().__init__(name=f"Vector<{lanes} x {element}>")
+
+    @property
+    def ir_type(self):
+        return ir.VectorType({"i16": I16, "i32": I32, "f32": F32_IR}[self.element], self.lanes)
+
+
+@register_model(Vector)
+class VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, fe_type.ir_type)
+
+
+I16x32, I32x16, F32x16 = Vector("i16", 32), Vector("i32", 16), Vector("f32", 16)
+
+
+def splat(builder, value, vector_type):
+    """A vector with every lane = value (a scalar of the vector's element type)."""
+    one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(I32, 0))
+    return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), ir.Constant(ir.VectorType(I32, vector_type.count), [0] * vector_type.count))
+
+
+def element_pointer(context, builder, array_type, array, index, element):
+    """Pointer to array's flat element `index`, as a pointer to `element` (the array must be C-contiguous)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [index], inbounds=True), element.as_pointer())
+
+
+def contiguous(*arrays):
+    if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
+        raise TypingError("simd loads and stores index C-contiguous arrays flat")
+
+
+# --- loads and stores ---------------------------------------------------------------------------------
+
+
+def byte_loader(count, signed):
+    """load(array, at) -> I16x32: `count` bytes from array's byte `at`, widened to int16 (16 bytes: lanes
+    0..15 are their low nibbles and 16..31 their high nibbles, Q4_0/Q4_1's order)."""
+
+    @intrinsic
+    def load(typingctx, array, at):
+        contiguous(array)
+
+        def codegen(context, builder, signature, args):
+            raw = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                               ir.VectorType(I8, count)), align=1)
+            wide = (builder.sext if signed else builder.zext)(raw, ir.VectorType(I16, count))
+            if count == 32:
+                return wide
+            low = builder.and_(wide, splat(builder, ir.Constant(I16, 15), wide.type))
+            high = builder.lshr(wide, splat(builder, ir.Constant(I16, 4), wide.type))
+            return builder.shuffle_vector(low, high, ir.Constant(ir.VectorType(I32, 32), list(range(32))))
+
+        return I16x32(array, types.intp), codegen
+
+    return load
+
+
+load_bytes = byte_loader(32, signed=False)
+load_signed_bytes = byte_loader(32, signed=True)
+load_nibbles = byte_loader(16, signed=False)
+
+
+def vector_loader(vector):
+    @intrinsic
+    def load(typingctx, array, at):
+        contiguous(array)
+
+        def codegen(context, builder, signature, args):
+            return builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                                vector.ir_type), align=4)
+
+        return vector(array, types.intp), codegen
+
+    return load
+
+
+def vector_storer(vector):
+    @intrinsic
+    def store(typingctx, array, at, value):
+        contiguous(array)
+
+        def codegen(context, builder, signature, args):
+            builder.store(args[2], element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                                   vector.ir_type), align=4)
+            return context.get_dummy_value()
+
+        return types.void(array, types.intp, vector), codegen
+
+    return store
+
+
+load_i16 = vector_loader(I16x32)
+store_i16 = vector_storer(I16x32)
+
+
+# --- int16 lane arithmetic (the scalar is truncated to int16) ------------------------------------------
+
+
+def lanewise(operation):
+    @intrinsic
+    def op(typingctx, vector, scalar):
+        def codegen(context, builder, signature, args):
+            value = builder.trunc(args[1], I16)
+            return getattr(builder, operation)(args[0], splat(builder, value, I16x32.ir_type))
+
+        return I16x32(I16x32, types.int64), codegen
+
+    return op
+
+
+and_i16, shr_i16, shl_i16, sub_i16, mul_i16 = (lanewise(o) for o in ("and_", "lshr", "shl", "sub", "mul"))
+
+
+@intrinsic
+def or_i16(typingctx, a, b):
+    def codegen(context, builder, signature, args):
+        return builder.or_(args[0], args[1])
+
+    return I16x32(I16x32, I16x32), codegen
+
+
+@intrinsic
+def mul_halves_i16(typingctx, vector, low, high):
+    """Lanes 0..15 times `low`, lanes 16..31 times `high` (two sub-blocks of 16 with their own scales)."""
+
+    def codegen(context, builder, signature, args):
+        lows = splat(builder, builder.trunc(args[1], I16), ir.VectorType(I16, 16))
+        highs = splat(builder, builder.trunc(args[2], I16), ir.VectorType(I16, 16))
+        both = builder.shuffle_vector(lows, highs, ir.Constant(ir.VectorType(I32, 32), list(range(32))))
+        return builder.mul(args[0], both)
+
+    return I16x32(I16x32, types.int64, types.int64), codegen
+
+
+# --- dot products and float accumulation --------------------------------------------------------------
+
+
+@intrinsic
+def zero_i32(typingctx):
+    def codegen(context, builder, signature, args):
+        return ir.Constant(I32x16.ir_type, [0] * 16)
+
+    return I32x16(), codegen
+
+
+@intrinsic
+def zero_f32(typingctx):
+    def codegen(context, builder, signature, args):
+        return ir.Constant(F32x16.ir_type, [0.0] * 16)
+
+    return F32x16(), codegen
+
+
+# LLVM does not fuse vpmaddwd + vpaddd into AVX-512 VNNI's vpdpwssd by itself (measured: 8 vpmaddwd and 8 vpaddd
+# per 256 weights), so where the CPU has it, it is called by name; elsewhere the portable pattern below.
+HAS_VNNI = llvm.get_host_cpu_features().get("avx512vnni", False)
+
+
+@intrinsic
+def dot_pairs(typingctx, acc, a, b):
+    """acc[i] + a[2i] * b[2i] + a[2i+1] * b[2i+1] in int32 (vpdpwssd)."""
+
+    def codegen(context, builder, signature, args):
+        if HAS_VNNI:
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(I32x16.ir_type, [I32x16.ir_type, I16x32.ir_type, I16x32.ir_type]),
+                "llvm.x86.avx512.vpdpwssd.512",
+            )
+            return builder.call(function, args)
+        wide = ir.VectorType(I32, 32)
+        products = builder.mul(builder.sext(args[1], wide), builder.sext(args[2], wide))  # <32 x i32>
+        even = builder.shuffle_vector(products, ir.Constant(wide, ir.Undefined),
+                                      ir.Constant(ir.VectorType(I32, 16), list(range(0, 32, 2))))
+        odd = builder.shuffle_vector(products, ir.Constant(wide, ir.Undefined),
+                                     ir.Constant(ir.VectorType(I32, 16), list(range(1, 32, 2))))
+        return builder.add(args[0], builder.add(even, odd))
+
+    return I32x16(I32x16, I16x32, I16x32), codegen
+
+
+@intrinsic
+def add_scaled(typingctx, acc, integers, scale):
+    """acc + float(integers) * scale, lane by lane."""
+
+    def codegen(context, builder, signature, args):
+        values = builder.sitofp(args[1], F32x16.ir_type)
+        return builder.fadd(args[0], builder.fmul(values, splat(builder, args[2], F32x16.ir_type)))
+
+    return F32x16(F32x16, I32x16, types.float32), codegen
+
+
+@intrinsic
+def lane_sum(typingctx, vector):
+    """The sum of the 16 lanes (a pairwise tree: one shuffle and one add per halving)."""
+
+    def codegen(context, builder, signature, args):
+        value, lanes = args[0], 16
+        while lanes > 1:
+            lanes //= 2
+            mask = ir.Constant(ir.VectorType(I32, lanes), list(range(lanes)))
+            upper = ir.Constant(ir.VectorType(I32, lanes), list(range(lanes, 2 * lanes)))
+            value = builder.fadd(builder.shuffle_vector(value, value, mask), builder.shuffle_vector(value, value, upper))
+        return builder.extract_element(value, ir.Constant(I32, 0))
+
+    return types.float32(F32x16), codegen

@@ -1,0 +1,44 @@
+"""The integer-dot kernels sum int16 weights times int16 activations in int32: at the largest values a
+Q6_K or Q4_K block can hold, and every activation at its group's maximum, the sums still fit."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "kotatsu" / "numba-cache"))
+
+from inference.core import kernels  # noqa: E402
+from inference.core.quantized import QuantMatrix, reference_matmul  # noqa: E402
+
+Q = GGMLQuantizationType
+ROWS, COLS = 5, 1024
+ONE = np.array([1.0], np.float16).view(np.uint8)  # the float16 1.0 as two bytes
+
+
+def extreme_blocks(qtype):
+    """GGUF bytes [ROWS, bytes] whose every weight is the type's largest |value| in its integer units."""
+    block_size, type_size = GGML_QUANT_SIZES[qtype]
+    blocks = np.zeros((ROWS, COLS // block_size, type_size), np.uint8)  # [rows, nb, bytes]
+    if qtype == Q.Q6_K:
+        # ql = qh = 0: q - 32 = -32 everywhere, times int8 scales of -128, d = 1.
+        blocks[..., 192:208] = np.int8(-128).view(np.uint8)
+        blocks[..., 208:210] = ONE
+    else:
+        # Q4_K: d = 1, dmin = 0, all 6-bit scales 63, all nibbles 15.
+        blocks[..., 0:2] = ONE
+        blocks[..., 4:16] = 0xFF
+        blocks[..., 16:144] = 0xFF
+    return blocks.reshape(ROWS, -1)
+
+
+@pytest.mark.parametrize("qtype", [Q.Q6_K, Q.Q4_K], ids=lambda t: t.name)
+def test_the_largest_weights_times_the_largest_activations_stay_exact(qtype):
+    w = QuantMatrix.from_gguf_bytes(qtype, (ROWS, COLS), extreme_blocks(qtype))
+    for steps in (1, 5, kernels.FEW_ROWS_MAX):
+        x = np.full((steps, COLS), -3.0, np.float32)  # [T, cols]: every activation its group's maximum
+        expected = reference_matmul(x, w)  # [T, rows]
+        got = kernels.matmul(x, w)
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
