@@ -69,6 +69,7 @@ NUMBER_WORDS = {
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
         "seventeen eighteen nineteen twenty".split()
     )
+    if word not in ("zero", "one")  # "one of them", "no one": pronouns far more often than counts
 } | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
      "hundred": 100, "thousand": 1000, "million": 1000000, "billion": 1000000000}
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -166,7 +167,7 @@ def write_digest(title, segments, engine, model_name):
         for reply, section_text, start in zip(titles, section_texts, sections)
     ]
     topics = checked_topics(topics_reply, reference) or extractive_topics(texts)
-    if rejected and len(rejected) == 2:
+    if len(rejected) == 2:
         reason = "; ".join(f"{problem}" for _, problem in rejected)
         logger.info("summary falls back to the transcript's sentences: %s", reason)
         return Digest(extractive_text(texts, vectors), VideoSummary.EXTRACTIVE, moments, topics, model_name,
@@ -327,7 +328,7 @@ def names_in(text):
     names = []
     for sentence in re.split(r"(?<=[.!?:;])\s+|\n", text):
         for position, word in enumerate(words(sentence)):
-            if not word[:1].isupper():
+            if not word[:1].isupper() or len(word) == 1 or word.lower() in STOPWORDS:
                 continue
             if (position > 0 and word.lower() not in NUMBER_WORDS) or any(letter.isupper() for letter in word[1:]):
                 names.append(word)
