@@ -2,11 +2,11 @@
 
 Token ids go to the first stage, hidden states travel stage to stage through Redis, and the last stage
 replies with the sampled token: its sampler is rebuilt on every (re)start of a sequence from the params,
-the tokens so far and the random generator's state carried in the last reply. A prompt is sent whole, at
-once, since each round trip through every stage costs a hop per stage: one message per PREFILL_BLOCK_TOKENS
-chunk (pipelined prefill), so that stage 2 reads chunk 1 while stage 1 reads chunk 2, and the time to the
-first token of a long prompt is about one stage's reading of it plus a chunk per further stage, not the sum
-of the stages' (a replay's generated tokens ride with the last chunk, one forward call each). The stages'
+the tokens so far and the random generator's state carried in the last reply. A prompt is sent all at once,
+not over several steps (each would be a round trip through every stage), as one message per
+PREFILL_BLOCK_TOKENS chunk (pipelined prefill): stage 2 reads chunk 1 while stage 1 reads chunk 2, so the
+time to the first token of a long prompt is about one stage's reading of it plus a chunk per further stage,
+not the sum of the stages' (a replay's generated tokens ride with the last chunk, one forward call each). The stages'
 start and end times of each chunk come back with it (ClusterStats.prefill_timeline). Decode steps travel
 in micro-batches (one per stage by default): a group's steps are sent as one message once every member
 that is not reading its prompt has its next token, so each stage runs a whole group in one forward call
@@ -187,7 +187,7 @@ class PipelineStepper:
             parts = [row.chunks[index : index + 1] for index in range(n_prompt_chunks - 1)] + [row.chunks[n_prompt_chunks - 1 :]]
         else:
             parts = [row.chunks]
-        offset = 0
+        sent_at, wall_sent_at, offset = time.monotonic(), time.time(), 0
         for index, chunks in enumerate(parts):
             item = {"seq": sequence.id, "chunks": chunks, "prompt": True, "part": index, "samples": index == len(parts) - 1}
             if index == 0:
@@ -195,7 +195,7 @@ class PipelineStepper:
             self.push([item], row.tokens[offset : offset + sum(chunks)])
             offset += sum(chunks)
         steps = len(row.chunks) + len(result.prompt_ids) / PREFILL_ROWS_PER_STEP
-        self.track([sequence.id], InFlight(time.monotonic(), steps, time.time(), prompt=True))
+        self.track([sequence.id], InFlight(sent_at, steps, wall_sent_at, prompt=True))
 
     def send_complete_groups(self):
         """Send each group's decode steps as one message once every member that is not reading its prompt has its
