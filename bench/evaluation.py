@@ -249,7 +249,8 @@ def ingest_talks(var_dir):
 
     site_root = var_dir / "site"
     site_root.mkdir(parents=True, exist_ok=True)
-    get_user_model().objects.create_superuser("evaluation", password=None)  # ingest subscribes an administrator
+    if not get_user_model().objects.filter(username="evaluation").exists():  # ingest subscribes an administrator
+        get_user_model().objects.create_superuser("evaluation", password=None)
     site = MediaSite(site_root).start()
     settings.ALLOW_PRIVATE_URLS = True
     now = dt.datetime.now(dt.timezone.utc)
@@ -266,11 +267,12 @@ def ingest_talks(var_dir):
                 episode = Episode(talk.guid, talk.title, list(talk.sentences), now - dt.timedelta(hours=hours_ago))
                 site.add_episode(episode, media_name=f"{talk.guid}.mp3")
         started = time.perf_counter()
-        call_command("ingest", site.feed_url, "--inline")
+        run_ingest(site.feed_url)
         settings.INGEST_USE_SUBTITLES = True
         for page in pages:
-            call_command("ingest", page, "--inline")
+            run_ingest(page)
         settings.INGEST_USE_SUBTITLES = False
+        finish_left_jobs()
         print(f"ingested {len(TALKS)} talks in {time.perf_counter() - started:.0f} s", flush=True)
     finally:
         site.stop()
@@ -278,6 +280,30 @@ def ingest_talks(var_dir):
     indexed = set(Video.objects.filter(job__stage=Job.INDEXED).values_list("title", flat=True))
     if titles - indexed:
         sys.exit(f"not indexed: {', '.join(sorted(titles - indexed))} (see {var_dir / 'logs'})")
+
+
+def run_ingest(url):
+    """manage.py ingest URL --inline; a failure after indexing (a summary, say) is reported and the talks'
+    stages judged afterwards."""
+    from django.core.management import call_command
+
+    try:
+        call_command("ingest", url, "--inline")
+    except Exception as error:
+        print(f"ingest {url} --inline failed: {type(error).__name__}: {error}", flush=True)
+
+
+def finish_left_jobs():
+    """Run, in this process as ingest --inline does, the jobs an interrupted earlier build left behind: a feed
+    synced again lists only what is new."""
+    from ingest.models import Job
+    from ingest.tasks import embed_video, run_here, transcribe_video
+
+    for job in Job.objects.exclude(stage__in=Job.FINAL_STAGES):
+        try:
+            run_here(transcribe_video if job.stage in Job.TRANSCRIBE_STAGES else embed_video, job.pk)
+        except Exception as error:
+            print(f"job {job.pk} ({job.video.title}) failed: {type(error).__name__}: {error}", flush=True)
 
 
 def to_mp3(wav_path, mp3_path):
@@ -410,7 +436,9 @@ def evaluate_answers(questions, llm, max_tokens, verbose):
                         for source in answer.sources],
             "states_fact": question.talk is not None and states(answer.text, question.facts),
             "cites_right": cites_right,
-            "refused": is_refusal(answer.text),
+            # A notice instead of a generated answer (nothing relevant, or a model that cannot answer in the
+            # question's language) asserts nothing either.
+            "refused": answer.stream is None or is_refusal(answer.text),
             "in_question_language": bool(JAPANESE.search(answer.text)) == (question.language == "ja"),
             "ttft_s": answer.ttft_s,
             "seconds": seconds,
