@@ -83,12 +83,12 @@ def cached_model_names():
 
 # ---------------------------------------------------------------- which LLM serves a use
 
-# Decode speed model: a decode step of a stage costs its weight bytes read plus a fixed cost per layer. The two costs are
-# fitted to this project's engine decoding SmolLM2 (47.6 tok/s) and Qwen2.5-Coder-1.5B (7.0 tok/s) alone on the 2-core
-# reference VM (bench/RESULTS.md, issue 12; bench/model_choice.py compares them with a fresh measurement). A node's
-# calibration (GFLOP/s in its heartbeat) swings with the load it starts under, so it only ranks nodes: the fastest live
-# one counts as the reference, slower ones are scaled down by their ratio to it. Hops between stages cost what
-# bench/pipeline.py measures per hop.
+# Decode speed model: a decode step of a stage costs its weight bytes read plus a fixed cost per layer. The two costs
+# are fitted to this project's engine decoding SmolLM2 (47.6 tok/s) and Qwen2.5-Coder-1.5B (7.0 tok/s) alone on the
+# 2-core reference VM (bench/RESULTS.md, issue 12; bench/model_choice.py compares them with a fresh measurement). A
+# node's calibration (GFLOP/s in its heartbeat) swings with the load it starts under, so it only ranks nodes: the
+# fastest live one counts as the reference, slower ones are scaled down by their ratio to it. Hops between stages cost
+# what bench/pipeline.py measures per hop.
 DECODE_SECONDS_PER_BYTE = 1 / 7.36e9
 DECODE_SECONDS_PER_LAYER = 0.263e-3
 HOP_SECONDS = 1.1e-3

@@ -298,7 +298,8 @@ def do_fetch_model_layers(name, layers, with_embedding=False, with_head=False):
     label = f"layers-{layers.start}-{layers.stop}" + ("-embedding" if with_embedding else "") + ("-head" if with_head else "")
     wanted = {"layers": layers, "with_embedding": with_embedding, "with_head": with_head}
     for node_name, url, digest in live_peers_holding(model, redis_client()):
-        from_peer = partial(fetch_gguf_layers, f"{url}/blobs/{digest}", headers={TOKEN_HEADER: settings.CLUSTER_TOKEN}, **wanted)
+        headers = {TOKEN_HEADER: settings.CLUSTER_TOKEN}
+        from_peer = partial(fetch_gguf_layers, f"{url}/blobs/{digest}", headers=headers, **wanted)
         try:
             return _write_shard(store.shard_path(digest, label), from_peer)
         except (FetchError, GGUFError, requests.RequestException) as error:
@@ -307,7 +308,8 @@ def do_fetch_model_layers(name, layers, with_embedding=False, with_head=False):
     for source in model.sources.all():
         work_dir = Path(tempfile.mkdtemp(prefix=f"layers-{model.name}-", dir=store.root / "partial"))
         try:
-            return _write_shard(store.shard_path(model.sha256, label), _layers_from_source(source, model, work_dir, wanted))
+            from_source = _layers_from_source(source, model, work_dir, wanted)
+            return _write_shard(store.shard_path(model.sha256, label), from_source)
         except (FetchError, GGUFError, PackageError, SourceError, requests.RequestException) as error:
             failures.append(_source_failed(model, source, error))
         finally:

@@ -65,7 +65,8 @@ class Command(BaseCommand):
             mark = "cached" if model.name in cached else "-"
             line = f"{model.name:28} {model.kind:9} {model.size / 1e6:9.1f} MB  {mark:6}  nodes: {nodes}"
             if model.name in statuses:
-                line += f"  {run_state(statuses[model.name])}" + "".join(f"  [serves {use}]" for use in serves[model.name])
+                uses = "".join(f"  [serves {use}]" for use in serves[model.name])
+                line += f"  {run_state(statuses[model.name])}{uses}"
             self.stdout.write(line)
         for choice in choices:
             self.stdout.write(choice_line(choice))
