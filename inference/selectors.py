@@ -91,6 +91,9 @@ def cached_model_names():
 # what bench/pipeline.py measures per hop.
 DECODE_SECONDS_PER_BYTE = 1 / 7.36e9
 DECODE_SECONDS_PER_LAYER = 0.263e-3
+# The threads the engine decoded with for those figures; this node's engine runs with KOTATSU_THREADS (the web process
+# `make up` starts gets half the cores), and decoding is compute-bound (unpacking weights), so it scales with them.
+REFERENCE_THREADS = 2
 HOP_SECONDS = 1.1e-3
 # Both ends of the pipeline run on cluster nodes when at least this many are live, else this node runs the whole model
 # (assistant.generation.chat_model decides the same way).
@@ -125,12 +128,15 @@ def llm_statuses(client=None):
     heartbeats = read_heartbeats(client or redis_client(), settings.CLUSTER_TOKEN)
     live = {info.name for info in heartbeats}
     cached_here = cached_model_names()
+    speed = 1.0
     if len(heartbeats) >= CLUSTER_MIN_NODES:
         nodes = [NodeCapacity(info.name, info.free_ram, info.gflops) for info in heartbeats]
     else:
-        nodes = [this_node_capacity()]
+        from inference.core.kernels import THREADS  # the engine's (numba), loaded only for this node's
+
+        nodes, speed = [this_node_capacity()], THREADS / REFERENCE_THREADS
     models = ModelEntry.objects.filter(kind="llm").prefetch_related("holdings").order_by("-size", "name")
-    return [llm_status(model, nodes, live, cached_here) for model in models]
+    return [llm_status(model, nodes, live, cached_here, speed) for model in models]
 
 
 def this_node_capacity():
@@ -138,7 +144,8 @@ def this_node_capacity():
     return NodeCapacity(settings.NODE_NAME, psutil.virtual_memory().available)
 
 
-def llm_status(model, nodes, live, cached_here):
+def llm_status(model, nodes, live, cached_here, speed=1.0):
+    """speed: how much faster than the reference the nodes' engines run (this node's threads)."""
     holders = {holding.node_name for holding in model.holdings.all()}
     held = bool(holders) or model.name in cached_here
 
@@ -154,8 +161,8 @@ def llm_status(model, nodes, live, cached_here):
         stages = plan_stages(memory, nodes)
     except PlanError as error:
         return cannot(str(error))
-    speed = estimated_decode_tok_s(model.profile, stages, {node.name: node.gflops for node in nodes})
-    return LLMStatus(model.name, model.size, True, speed, "", held)
+    decode_tok_s = speed * estimated_decode_tok_s(model.profile, stages, {node.name: node.gflops for node in nodes})
+    return LLMStatus(model.name, model.size, True, decode_tok_s, "", held)
 
 
 def profile_memory(profile):
