@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
 from assistant.middleware import DATABASE_UNAVAILABLE
-from ingest.embedding import embed_texts, encoder
+from ingest.embedding import active_embedding_model, embed_texts, encoder
 from assistant.selectors import catalog_model_kinds, get_api_key
 from assistant.services import do_touch_api_key
 from assistant.streaming import iterate_in_thread, sse_event
@@ -103,8 +103,10 @@ def json_body(request):
 async def list_models(request):
     """"kotatsu", the catalog LLMs the live nodes can run now (not those they cannot), and the embedding model."""
     created = int(time.time())
-    runnable = await sync_to_async(lambda: [status.name for status in llm_statuses() if status.can_run])()
-    names = [GROUNDED_MODEL, *runnable, settings.INGEST_EMBEDDING_MODEL]
+    runnable, embedding = await sync_to_async(
+        lambda: ([status.name for status in llm_statuses() if status.can_run], active_embedding_model())
+    )()
+    names = [GROUNDED_MODEL, *runnable, embedding]
     data = [{"id": name, "object": "model", "created": created, "owned_by": "kotatsu"} for name in names]
     return JsonResponse({"object": "list", "data": data})
 
@@ -132,7 +134,7 @@ def model_of_another_kind(model, kind, wanted):
 
 def embedding_model(body):
     """The requested model, when it is the one the knowledge base embeds with (the only one /v1 embeds with)."""
-    model, served = requested_model(body), settings.INGEST_EMBEDDING_MODEL
+    model, served = requested_model(body), active_embedding_model()
     if model == served:
         return model
     kind = "llm" if model == GROUNDED_MODEL else catalog_model_kinds().get(model)
@@ -151,7 +153,7 @@ async def embeddings(request):
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         raise ApiError(400, "encoding_format must be 'float' or 'base64'.", param="encoding_format")
-    vectors, tokens = await sync_to_async(lambda: (embed_texts(texts), count_embedding_tokens(texts)))()
+    vectors, tokens = await sync_to_async(lambda: (embed_texts(texts, model), count_embedding_tokens(texts, model)))()
     data = [{"object": "embedding", "index": index, "embedding": encode_vector(vector, encoding)}
             for index, vector in enumerate(vectors)]
     usage = {"prompt_tokens": tokens, "total_tokens": tokens}
@@ -169,9 +171,9 @@ def embedding_inputs(value):
     return texts
 
 
-def count_embedding_tokens(texts):
+def count_embedding_tokens(texts, model_name):
     """Tokens the embedding model reads, special tokens included and cut at its maximum length as it cuts."""
-    model = encoder()
+    model = encoder(model_name)
     encoded = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
     return sum(len(ids) for ids in encoded["input_ids"])
 
