@@ -1,6 +1,6 @@
 """Retrieval and answer quality on the evaluation set of bench/evaluation_set.py (issues 14 and 15), through the
 product's own paths: the talks are spoken, served as a podcast feed (and a subtitled page for the Japanese one)
-and ingested with `manage.py ingest --inline` (whisper-base); questions go to ingest.retrieval.retrieve and
+and ingested with `manage.py ingest --inline` (whisper-base, or --whisper); questions go to ingest.retrieval.retrieve and
 assistant.answering.GroundedAnswer.
 
     .venv/bin/python bench/evaluation.py --retrieval-only                       # both embedding models, minutes
@@ -46,7 +46,6 @@ from bench.evaluation_set import (  # noqa: E402
 EMBEDDING_MODELS = ("all-minilm-l6-v2", "embeddinggemma-300m")
 LLMS = ("smollm2-135m-instruct", "qwen2.5-coder-1.5b-instruct")
 BASE_MODEL = EMBEDDING_MODELS[0]  # the knowledge base is ingested with it, then copied and switched
-WHISPER_MODEL = "whisper-base"
 RETRIEVAL_TOLERANCE_S = 20
 CITATION_TOLERANCE_S = 5
 DIRECTIONS = ("EN->EN", "JA->EN", "EN->JA", "JA->JA", "EN->none", "JA->none")
@@ -65,6 +64,7 @@ def main():
     parser.add_argument("--limit", type=int, help="at most this many questions (taken across all directions)")
     parser.add_argument("--directions", default=",".join(DIRECTIONS), help="comma-separated, e.g. EN->EN,JA->EN")
     parser.add_argument("--max-tokens", type=int, help="answer length cap (default: the product's)")
+    parser.add_argument("--whisper", default="whisper-base", help="the English talks' whisper model")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "kotatsu-evaluation")
     parser.add_argument("--json", type=Path, help="also write every question's result here")
     parser.add_argument("--verbose", action="store_true", help="print each question's result as it comes")
@@ -97,17 +97,17 @@ def run_parent(args):
         redis_process = start_embedded_redis(port, redis_dir, redis_dir / "redis.log")
         env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     print(f"# bench/evaluation.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"knowledge base cache {knowledge_base_dir(args.cache_dir, BASE_MODEL).parent}")
+          f"knowledge base cache {knowledge_base_dir(args.cache_dir, args.whisper, BASE_MODEL).parent}")
     results = []
     try:
         # The other models' knowledge bases are copies of the base model's.
         order = sorted(args.embeddings, key=lambda name: name != BASE_MODEL)
-        if BASE_MODEL not in order and not is_complete(knowledge_base_dir(args.cache_dir, BASE_MODEL)):
+        if BASE_MODEL not in order and not is_complete(knowledge_base_dir(args.cache_dir, args.whisper, BASE_MODEL)):
             order.insert(0, BASE_MODEL)
         for embedding in order:
             out = Path(tempfile.mkstemp(prefix="kotatsu-evaluation-", suffix=".json")[1])
             command = [sys.executable, str(Path(__file__).resolve()), "--child", embedding, "--child-out", str(out),
-                       "--cache-dir", str(args.cache_dir), "--directions", args.directions]
+                       "--cache-dir", str(args.cache_dir), "--whisper", args.whisper, "--directions", args.directions]
             if args.retrieval_only or embedding not in args.embeddings:
                 command.append("--retrieval-only")
             else:
@@ -136,10 +136,10 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def knowledge_base_dir(cache_dir, embedding):
+def knowledge_base_dir(cache_dir, whisper, embedding):
     """The talks' knowledge base ingested (or switched) with `embedding`, keyed by everything the
     transcripts depend on."""
-    recipe = repr((TALKS, WORDS_PER_MINUTE, PAUSE_S, WHISPER_MODEL)).encode()
+    recipe = repr((TALKS, WORDS_PER_MINUTE, PAUSE_S, whisper)).encode()
     return cache_dir / hashlib.sha256(recipe).hexdigest()[:16] / embedding
 
 
@@ -200,17 +200,19 @@ def print_tables(results, args):
 
 def run_child(args):
     embedding = args.child
-    var_dir = knowledge_base_dir(args.cache_dir, embedding)
-    base_dir = knowledge_base_dir(args.cache_dir, BASE_MODEL)
-    if embedding != BASE_MODEL and not is_complete(var_dir):
-        if not is_complete(base_dir):
-            sys.exit(f"the {BASE_MODEL} knowledge base is missing under {base_dir}: run with --embedding {BASE_MODEL} first")
+    var_dir = knowledge_base_dir(args.cache_dir, args.whisper, embedding)
+    base_dir = knowledge_base_dir(args.cache_dir, args.whisper, BASE_MODEL)
+    if not is_complete(var_dir):
+        # An interrupted build starts again: its videos' URLs name the media site's port of that run.
         shutil.rmtree(var_dir, ignore_errors=True)
-        shutil.copytree(base_dir, var_dir, ignore=shutil.ignore_patterns("complete", "logs", "redis*", "audio"))
+        if embedding != BASE_MODEL:
+            if not is_complete(base_dir):
+                sys.exit(f"the {BASE_MODEL} knowledge base is missing under {base_dir}: run with --embedding {BASE_MODEL} first")
+            shutil.copytree(base_dir, var_dir, ignore=shutil.ignore_patterns("complete", "logs", "redis*", "audio"))
     var_dir.mkdir(parents=True, exist_ok=True)
     os.environ["VAR_DIR"] = str(var_dir)
     os.environ["INGEST_EMBEDDING_MODEL"] = BASE_MODEL  # the initial setting of a new knowledge base
-    os.environ["INGEST_WHISPER_MODEL"] = WHISPER_MODEL
+    os.environ["INGEST_WHISPER_MODEL"] = args.whisper
     os.environ["INGEST_LANGUAGE"] = ""
 
     import django
@@ -294,8 +296,8 @@ def run_ingest(url):
 
 
 def finish_left_jobs():
-    """Run, in this process as ingest --inline does, the jobs an interrupted earlier build left behind: a feed
-    synced again lists only what is new."""
+    """Run, in this process as ingest --inline does, the jobs an ingest that failed midway (in a summary, say)
+    left behind."""
     from ingest.models import Job
     from ingest.tasks import embed_video, run_here, transcribe_video
 
