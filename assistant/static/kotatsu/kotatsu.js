@@ -187,4 +187,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const section of document.querySelectorAll("[data-refresh]")) keepRefreshed(section);
   const form = document.getElementById("ask-form");
   if (form) setUpAskForm(form);
+  // A conversation opens at its latest answer, as chats do.
+  const thread = document.querySelector("#thread[data-follow-conversation]");
+  if (thread && thread.lastElementChild) thread.lastElementChild.scrollIntoView({ block: "nearest" });
 });
