@@ -1,13 +1,13 @@
 """What each catalog LLM writes as a video's summary, key moments and topics, and whether it passes the checks.
 
-Two talks are spoken with espeak-ng and transcribed with whisper-tiny.en, as ingestion does with the test feed;
-each LLM (this node's engine) then writes the digest through ingest.summaries.write_digest, the function the
-ingest worker runs. Prints, per model and talk: seconds, kind, the text, every rejected summary with the check it
+Two test talks, as their scripts' sentences (6 s apart) or, with --spoken, spoken with espeak-ng and transcribed
+with whisper-tiny.en as ingestion does with the test feed; each LLM (this node's engine) then writes the digest
+through ingest.summaries.write_digest, the function the ingest worker runs. Prints, per model and talk: seconds, kind, the text, every rejected summary with the check it
 failed, key moments and topics; the last line is JSON.
 
     VAR_DIR=/tmp/bench-var .venv/bin/python manage.py migrate
     VAR_DIR=/tmp/bench-var REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/summaries.py \
-        [--models smollm2-135m-instruct qwen2.5-coder-1.5b-instruct]
+        [--models NAME ...] [--talks TITLE ...] [--spoken]
 """
 import argparse
 import json
@@ -28,7 +28,7 @@ from inference.core.engine import Engine  # noqa: E402
 from inference.services import do_fetch_model  # noqa: E402
 from ingest.summaries import write_digest  # noqa: E402
 from ingest.transcription import transcribe  # noqa: E402
-from tests.assistant.knowledge import KITCHEN_SAFETY  # noqa: E402
+from tests.assistant.knowledge import KITCHEN_SAFETY, timed_segments  # noqa: E402
 from tests.ingest.media_site import speak  # noqa: E402
 from tests.ingest.talks import LONG_TALK  # noqa: E402
 
@@ -49,9 +49,15 @@ def spoken_transcripts(directory):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--talks", nargs="+", choices=list(TALKS), default=list(TALKS))
+    parser.add_argument("--spoken", action="store_true", help="speak and transcribe the talks (slow)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        transcripts = spoken_transcripts(directory)
+    if args.spoken:
+        with tempfile.TemporaryDirectory() as directory:
+            transcripts = spoken_transcripts(directory)
+    else:
+        transcripts = {title: timed_segments(sentences) for title, sentences in TALKS.items()}
+    transcripts = {title: segments for title, segments in transcripts.items() if title in args.talks}
     rows = []
     for model_name in args.models:
         engine = Engine(do_fetch_model(model_name))

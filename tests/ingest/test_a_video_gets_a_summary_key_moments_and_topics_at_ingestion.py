@@ -11,18 +11,21 @@ from ingest.models import Video, VideoSummary
 from ingest.summaries import write_digest
 from tests.assistant.conftest import ensure_model_catalog
 from tests.assistant.knowledge import timed_segments
+from tests.ingest.conftest import hours_ago
 from tests.ingest.summary_checks import assert_written_from
-from tests.ingest.talks import LONG_TALK, long_talk
+from tests.ingest.media_site import Episode
+from tests.ingest.talks import LONG_TALK
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_ingested_talk_has_a_checked_summary_key_moments_at_its_seconds_and_topics(media_site, tiny_whisper):
+def test_an_ingested_talk_has_a_checked_summary_key_moments_at_its_seconds_and_topics(media_site, tiny_whisper, admin_user):
     ensure_model_catalog()
-    media_site.add_episode(long_talk())
+    # The first eight sentences of the monthly update: three subjects, and an LLM that stays quick on a busy machine.
+    media_site.add_episode(Episode("office-news", "Office news", LONG_TALK[:8], hours_ago(2)))
     call_command("ingest", media_site.feed_url, "--inline")
 
-    video = Video.objects.get(video_id="talk-update")
+    video = Video.objects.get(video_id="office-news")
     summary = VideoSummary.objects.get(video=video)
     assert_written_from(summary, video)
     starts = [moment["start_s"] for moment in summary.key_moments]
@@ -34,11 +37,11 @@ def test_an_ingested_talk_has_a_checked_summary_key_moments_at_its_seconds_and_t
 
 def test_a_transcript_longer_than_the_context_is_summarized_part_by_part(db):
     ensure_model_catalog()
-    engine = Engine(do_fetch_model(DEFAULT_MODEL), context_length=640)
-    segments = timed_segments(LONG_TALK)
+    engine = Engine(do_fetch_model(DEFAULT_MODEL), context_length=400)
+    segments = timed_segments(LONG_TALK[:10])  # about 220 tokens; 400 leave about 170 for the transcript
     digest = write_digest("Monthly engineering update", segments, engine, DEFAULT_MODEL)
-    assert digest.parts >= 2
+    assert digest.parts == 2
     assert digest.text and (digest.kind == VideoSummary.ABSTRACTIVE) == (not digest.fallback_reason)
-    assert len(digest.key_moments) == 5 and {moment["start_s"] for moment in digest.key_moments} <= {
+    assert len(digest.key_moments) == 3 and {moment["start_s"] for moment in digest.key_moments} <= {
         segment["start"] for segment in segments
     }
