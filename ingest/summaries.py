@@ -102,12 +102,11 @@ def do_summarize_video(video_id, model_name=None):
     video = Video.objects.get(pk=video_id)
     model_name = model_name or summary_model_name()
     try:
-        engine = loaded_engine(model_name)
-    except Exception as error:  # a model missing from the catalog or the cache, or too large for this node
+        digest = write_digest(video.title, video.segments, loaded_engine(model_name), model_name)
+    except Exception as error:  # a model missing from the catalog or too large for this node, a failed generation
+        # Written anyway: a summary left claimed by this live process would wait for it forever.
         logger.warning("summary of video %s: LLM %s unavailable: %s", video_id, model_name, error)
         digest = extractive_digest(spoken_segments(video.segments), f"LLM {model_name} unavailable: {error}")
-    else:
-        digest = write_digest(video.title, video.segments, engine, model_name)
     written = VideoSummary.objects.filter(video_id=video_id, summarizer=summarizer).update(
         text=digest.text, kind=digest.kind, key_moments=digest.key_moments, topics=digest.topics,
         model=digest.model, fallback_reason=digest.fallback_reason, written_at=timezone.now(), summarizer="",
