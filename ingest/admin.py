@@ -114,7 +114,7 @@ class EmbeddingModelForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["embedding_model"].choices = [(name, name) for name in reembedding.embedding_model_names()]
+        self.fields["embedding_model"].choices = [(name, name) for name in selectors.embedding_model_names()]
         self.fields["embedding_model"].initial = self.instance.target_model or self.instance.active_model
 
 

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from inference.models import ModelEntry
 from inference.plumbing.leases import claim_for_this_process, holder_is_dead
 from ingest.embedding import embed_texts
+from ingest.selectors import embedding_model_names
 from ingest.models import Chunk, EmbeddingSetting, KnowledgeBase, ReembeddedVector
 from ingest.replica import current_replica
 
@@ -33,10 +33,6 @@ class UnknownEmbeddingModel(ValueError):
 
 class SwitchLost(Exception):
     """This process no longer owns the switch (taken over, cancelled or replaced): stop without writing."""
-
-
-def embedding_model_names():
-    return list(ModelEntry.objects.filter(kind="embedding").order_by("name").values_list("name", flat=True))
 
 
 def do_choose_embedding_model(model_name):

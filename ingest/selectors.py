@@ -1,6 +1,7 @@
 """Reads of the ingest app."""
 from django.db.models import Count, Q
 
+from inference.models import ModelEntry
 from ingest.models import Job, Source, Video
 
 
@@ -44,3 +45,8 @@ def videos_to_summarize():
     """Indexed videos without a written summary: their task message was lost, or its worker died."""
     unwritten = Q(summary__isnull=True) | Q(summary__written_at__isnull=True)
     return list(Video.objects.filter(unwritten, job__stage=Job.INDEXED).values_list("pk", flat=True))
+
+
+def embedding_model_names():
+    """The catalog's embedding models, which the cluster's embedding model is chosen from."""
+    return list(ModelEntry.objects.filter(kind="embedding").order_by("name").values_list("name", flat=True))
