@@ -14,7 +14,7 @@ PROMPT = "The three primary colors are"
 def generate(model_path, *flags, redis_url=None):
     env = child_env(**({"REDIS_URL": redis_url} if redis_url else {}))
     completed = subprocess.run(
-        manage_py("generate", "--model", str(model_path), "--prompt", PROMPT, "--max-tokens", "16", "--json", *flags),
+        manage_py("generate", "--model", str(model_path), "--prompt", PROMPT, "--max-tokens", "16", "--context", "512", "--json", *flags),
         env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr
@@ -38,5 +38,6 @@ def test_three_nodes_give_the_greedy_tokens_of_the_single_node_engine(cluster_la
     # The first token comes from the prompt's forward pass; stage stats count the 15 decode steps after it.
     assert all(stage["tokens"] == 15 and stage["compute_ms"] > 0 for stage in clustered["stages"])
     assert clustered["stages"][1]["bytes_in"] == clustered["stages"][0]["bytes_out"] > 0
-    assert Plan.objects.get().stages == clustered["plan"]
+    plan = Plan.objects.get()
+    assert plan.stages == clustered["plan"] and plan.context_length == 512  # --context reaches the plan
     assert clustered["dead_nodes"] == [] and clustered["recoveries"] == []
