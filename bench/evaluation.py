@@ -61,10 +61,12 @@ def main():
     parser.add_argument("--embedding", default=",".join(EMBEDDING_MODELS), help="comma-separated embedding models")
     parser.add_argument("--llm", default=",".join(LLMS), help="comma-separated LLMs whose answers are evaluated")
     parser.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval and embedding speed")
-    parser.add_argument("--limit", type=int, help="at most this many questions (taken across all directions)")
+    parser.add_argument("--limit", type=int, help="at most this many questions of each direction")
     parser.add_argument("--directions", default=",".join(DIRECTIONS), help="comma-separated, e.g. EN->EN,JA->EN")
     parser.add_argument("--max-tokens", type=int, help="answer length cap (default: the product's)")
     parser.add_argument("--whisper", default="whisper-base", help="the English talks' whisper model")
+    parser.add_argument("--with-summaries", action="store_true",
+                        help="build the knowledge base with the pipeline's LLM summaries (slow; never read here)")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "kotatsu-evaluation")
     parser.add_argument("--json", type=Path, help="also write every question's result here")
     parser.add_argument("--verbose", action="store_true", help="print each question's result as it comes")
@@ -108,6 +110,7 @@ def run_parent(args):
             out = Path(tempfile.mkstemp(prefix="kotatsu-evaluation-", suffix=".json")[1])
             command = [sys.executable, str(Path(__file__).resolve()), "--child", embedding, "--child-out", str(out),
                        "--cache-dir", str(args.cache_dir), "--whisper", args.whisper, "--directions", args.directions]
+            command += ["--with-summaries"] if args.with_summaries else []
             if args.retrieval_only or embedding not in args.embeddings:
                 command.append("--retrieval-only")
             else:
@@ -224,12 +227,13 @@ def run_child(args):
     result = {"embedding": embedding}
     if not is_complete(var_dir):
         if embedding == BASE_MODEL:
-            ingest_talks(var_dir)
+            ingest_talks(var_dir, args.with_summaries)
         else:
             result["switch_chunks_per_s"] = switch_embedding_model(embedding)
         (var_dir / "complete").write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
         result["built_now"] = True
-    questions = [question for question in QUESTIONS if question.direction in args.direction_list][: args.limit]
+    questions = [question for direction in args.direction_list
+                 for question in [q for q in QUESTIONS if q.direction == direction][: args.limit]]
     result.update(measure_embedding(embedding))
     result["retrieval"] = evaluate_retrieval(questions, args.verbose)
     result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
@@ -237,10 +241,17 @@ def run_child(args):
     args.child_out.write_text(json.dumps(result, ensure_ascii=False))
 
 
-def ingest_talks(var_dir):
+def ingest_talks(var_dir, with_summaries):
     """Speak the talks, serve them (a feed of the English ones, a subtitled page for each Japanese one) and
-    ingest them through the pipeline; exit when a talk is not indexed."""
+    ingest them through the pipeline; exit when a talk is not indexed. Without with_summaries the pipeline's
+    last step, the LLM's summary of an indexed video, is left out: retrieval and answers never read it, and
+    on the shared machine it took over 10 minutes per talk."""
     import datetime as dt
+
+    from ingest import tasks
+
+    if not with_summaries:
+        tasks.summarize_video = skipped_summary
 
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -282,6 +293,10 @@ def ingest_talks(var_dir):
     indexed = set(Video.objects.filter(job__stage=Job.INDEXED).values_list("title", flat=True))
     if titles - indexed:
         sys.exit(f"not indexed: {', '.join(sorted(titles - indexed))} (see {var_dir / 'logs'})")
+
+
+def skipped_summary(video_id):
+    """In place of ingest.tasks.summarize_video, which run_here calls after a video is indexed."""
 
 
 def run_ingest(url):
