@@ -144,7 +144,7 @@ def write_digest(title, segments, engine, model_name):
     section_texts = [" ".join(texts[start:end]) for start, end in zip(sections, [*sections[1:], len(texts)])]
     windows = writer.windows(texts)
     material = "\n".join(texts) if len(windows) == 1 else None
-    prompts = [title_prompt(text) for text in section_texts]
+    prompts = [title_prompt(writer.windows([text])[0]) for text in section_texts]  # a long section's start
     if material is not None:
         prompts += [summary_prompt(title, material), topics_prompt(material)]
     else:
