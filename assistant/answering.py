@@ -35,6 +35,10 @@ HISTORY_TOKENS = 400
 # generating again a run of tokens it already generated.
 FREQUENCY_PENALTY = 0.3
 STOP_REPEATED_NGRAM = 8
+# Added to the logits of every token of the excerpts when they are in the question's language, so that a small
+# model copies "Tuesday" from them rather than inventing a date (SmolLM2 on a quick set of 14 fact questions:
+# 10 facts stated without it, 12 with 3.0, which also made it ramble on in copied sentences).
+COPY_BIAS = 1.5
 # A citation's link opens this many seconds before the cited sentence, so the listener hears it from its start.
 LEAD_IN_S = 3
 CITATION = re.compile(r"\s*\[(\d+)\]")
@@ -115,9 +119,11 @@ def recent_history(history, model, budget_tokens=HISTORY_TOKENS):
     return kept[::-1]
 
 
-def grounded_sampling_params(temperature=0.0):
+def grounded_sampling_params(temperature=0.0, copied_ids=()):
+    """copied_ids: token ids of the excerpts, favoured by COPY_BIAS."""
     return SamplingParams(temperature=temperature, frequency_penalty=FREQUENCY_PENALTY,
-                          stop_repeated_ngram=STOP_REPEATED_NGRAM)
+                          stop_repeated_ngram=STOP_REPEATED_NGRAM,
+                          logit_bias=tuple((token, COPY_BIAS) for token in sorted(set(copied_ids)) if COPY_BIAS))
 
 
 class GroundedAnswer:
@@ -146,8 +152,10 @@ class GroundedAnswer:
         elif self.language != "en" and self.model_name in ENGLISH_ONLY_MODELS:
             self.notice = ENGLISH_ONLY_NOTICE[self.language].format(model=self.model_name)
         else:
+            copied = [passage.text for passage in self.passages if question_language(passage.text) == self.language]
+            copied_ids = self.model.engine.tokenizer.encode(" ".join(copied)) if copied else ()
             self.stream = self.model.stream_chat(self.messages(self.passages), max_tokens,
-                                                 grounded_sampling_params(temperature),
+                                                 grounded_sampling_params(temperature, copied_ids),
                                                  shared_system_prompt=SYSTEM_PROMPT)
         self.text = ""
         self.sources = []
@@ -179,7 +187,7 @@ class GroundedAnswer:
             self.text += delta
             yield delta
         if self.stream:
-            self.text, self.sources = checked_answer(self.question, without_unfinished_sentence(self.text), self.passages)
+            self.text, self.sources = checked_answer(self.question, tidied(self.text), self.passages)
         else:
             self.sources = cited_sources(self.question, "", self.passages)
 
@@ -226,13 +234,20 @@ def passage_with(passage, segments):
     return dataclasses.replace(passage, segments=segments, start_s=segments[0]["start"], end_s=segments[-1]["end"])
 
 
-def without_unfinished_sentence(text):
-    """The answer up to its last finished sentence: what came after it was cut by the token limit or by the stop
-    on a repeat (SamplingParams.stop_repeated_ngram). An answer without a finished sentence stays as it is."""
-    sentences = sentences_of(text)
-    if len(sentences) < 2 or sentences[-1].rstrip().endswith(tuple(SENTENCE_ENDS)):
-        return text
-    return "".join(sentences[:-1]).rstrip()
+def tidied(text):
+    """The answer up to its last finished sentence, each sentence once: what came after the last one was cut by
+    the token limit or by the stop on a repeat (SamplingParams.stop_repeated_ngram), and a sentence said again
+    is a loop too short for that stop. An answer without a finished sentence stays as it is."""
+    original = sentences = sentences_of(text)
+    if len(sentences) > 1 and not sentences[-1].rstrip().endswith(tuple(SENTENCE_ENDS)):
+        sentences = sentences[:-1]
+    kept, said = [], set()
+    for sentence in sentences:
+        words = " ".join(retrieval.tokenize(CITATION.sub("", sentence)))
+        if words not in said or not words:
+            kept.append(sentence)
+            said.add(words)
+    return text if kept == original else "".join(kept).rstrip()
 
 
 def sentences_of(text):
@@ -310,19 +325,22 @@ class Evidence:
         return said + 0.5 * meaning + 0.25 * (vectors @ self.question_vector)
 
     def sources(self, answer):
-        """One source per passage, each pointing at the segment that best supports the first of the answer's
-        sentences citing it, the one that states the fact (the answer's first sentence when none cites it; the
-        question alone for an empty answer). Its label's second ("second", and "start_s") is where that segment
+        """One source per passage, each pointing at the segment that best supports the answer's sentence citing
+        it that is closest to the question (the closest of all when none cites it; the question alone for an
+        empty answer). Its label's second ("second", and "start_s") is where that segment
         begins; its link opens LEAD_IN_S before."""
         sentences = [sentence for sentence in sentences_of(answer) if sentence.strip()]
         plain = [CITATION.sub("", sentence) for sentence in sentences]
         sentence_vectors = embed_texts(plain) if plain else np.zeros((0, len(self.question_vector)))  # [N, D]
-        first_citing = [next((index for index, sentence in enumerate(sentences)
-                              if str(number) in CITATION.findall(sentence)), 0)
-                        for number in range(1, len(self.passages) + 1)]
+        answering = sentence_vectors @ self.question_vector if plain else np.zeros(0)  # [N]
+        # The sentence citing the passage that is closest to the question states the fact it cites it for.
+        citing = [[index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]
+                  for number in range(1, len(self.passages) + 1)]
+        closest = int(np.argmax(answering)) if plain else 0
+        claim_of = [max(indices, key=lambda index: answering[index], default=closest) for indices in citing]
         sources = []
         for number, passage in enumerate(self.passages, start=1):
-            claim = first_citing[number - 1]
+            claim = claim_of[number - 1]
             own = [index for index, owner in enumerate(self.owners) if owner == number]
             support = self.support(plain[claim] if plain else "", sentence_vectors[claim : claim + 1], own)
             best = self.segments[own[int(np.argmax(support))]]

@@ -26,6 +26,8 @@ class SamplingParams:
     # End the sequence ("stop") when its last this-many generated tokens already occurred in that order
     # earlier in what it generated; 0 never. Copying from the prompt is not repeating.
     stop_repeated_ngram: int = 0
+    # Added to the logits of these token ids at every step, OpenAI's logit_bias: ((token id, bias), ...).
+    logit_bias: tuple = ()
 
 
 def apply_penalties(
@@ -33,9 +35,13 @@ def apply_penalties(
 ) -> np.ndarray:
     """logits [V]; context_ids: every token id so far (a sequence of ints); generated_counts [V]: how often
     each was generated. Without penalties the logits come back as they are, uncopied."""
-    if params.repetition_penalty == 1.0 and not params.frequency_penalty and not params.presence_penalty:
+    if (params.repetition_penalty == 1.0 and not params.frequency_penalty and not params.presence_penalty
+            and not params.logit_bias):
         return logits
     logits = logits.copy()  # [V]
+    if params.logit_bias:
+        token_ids, biases = zip(*params.logit_bias)
+        np.add.at(logits, np.asarray(token_ids, dtype=np.int64), np.asarray(biases, dtype=np.float32))
     if params.repetition_penalty != 1.0 and len(context_ids):
         seen = np.unique(np.asarray(context_ids, dtype=np.int64))  # [U]
         # Dividing a negative logit would make it more likely, hence multiply those.
