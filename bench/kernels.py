@@ -16,8 +16,8 @@ Prints per (shape, type, T):
     GFLOP/s 2 T rows cols / time
     tok/s   T / time: tokens (rows of x) per second through this one matrix
     xT=1    for T > 1: T * time(T=1) / time(T): how much better a batch of T is than T single steps
-    vs fl   where matmul multiplies by integer dots (kernels.INT_DOT_MAX_STEPS): the float kernel's time on the
-            same call / matmul's, timed in the same rounds (how much the integer dots gained)
+    vs fl   where matmul multiplies by integer dots (kernels.INT_DOT_TYPES, T <= FEW_ROWS_MAX): the float
+            kernel's time on the same call / matmul's, timed in the same rounds (how much the integer dots gained)
 
 Also prints the first-use compile time of every kernel (warm_up in a fresh process with an empty numba
 cache) and the time to load them from the disk cache.
@@ -130,7 +130,7 @@ def bench_shape(shape, args, steps, pool):
             # Prefill is bound by flops, not by where the weights come from: two copies are enough.
             walked = copies if t <= kernels.FEW_ROWS_MAX else copies[:2]
             timed[name, t] = (lambda w, x=xs[t]: kernels.matmul(x, w)), walked
-            if t <= kernels.INT_DOT_MAX_STEPS.get(qtype, 0):
+            if qtype in kernels.INT_DOT_TYPES and t <= kernels.FEW_ROWS_MAX:
                 timed[name, "float", t] = (lambda w, x=xs[t]: float_kernel(x, w, args.threads)), walked
     best = {key: [float("inf")] * len(copies) for key, (_, copies) in timed.items()}
     for _ in range(args.rounds):
@@ -158,8 +158,7 @@ def bench_shape(shape, args, steps, pool):
 
 
 def float_kernel(x, w, threads):
-    """x @ W.T by the float kernel (dequantized rows, float32 dots), which matmul uses for T above the type's
-    integer-dot limit."""
+    """x @ W.T by the float kernel (dequantized rows, float32 dots), which matmul uses for the other types."""
     out = np.empty((x.shape[0], w.rows), np.float32)  # [T, rows]
     kernels.few_rows_kernel(*kernels.arrays(w), x, out, min(w.rows, 4 * threads))
     return out

@@ -2,7 +2,9 @@
 
     matmul(x float32 [T, cols], w QuantMatrix) -> float32 [T, rows]
 
-- T <= FEW_ROWS_MAX (decode, small batches): each thread takes a chunk of output rows, dequantizes
+- T <= FEW_ROWS_MAX, Q4_K and Q6_K: integer dots. x is quantized to int16, each thread unpacks its chunk of
+  rows to int16 two at a time and sums 32 products per instruction (vpdpwssd); see "integer dot products".
+- T <= FEW_ROWS_MAX, other types (decode, small batches): each thread takes a chunk of output rows, dequantizes
   them 4 at a time into a float32 scratch that stays in cache, and dots them with all T rows of x.
   Each weight byte is read from memory once for all T; the dots are vectorised FMA loops.
 - T > FEW_ROWS_MAX (prefill): a panel of rows is dequantized into a reused float32 buffer, then BLAS
@@ -47,10 +49,11 @@ numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 # Up to this T the few-rows kernel beats dequantize + BLAS (measured on 8960 x 1536 Q4_K: equal at
 # T = 64 on one thread, 20 % faster at T = 32 on two).
 FEW_ROWS_MAX = 32
-# The largest T each type multiplies by integer dots; above it, the float kernels. Measured (bench/kernels.py,
-# one thread): the K-quants gain 1.4-3x up to T = 32; Q4_1/Q8_0 1.2-1.5x at T = 1, but each further row costs a
-# float conversion per 32 weights and the float kernel's batches of rows were as fast or faster.
-INT_DOT_MAX_STEPS = {Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_1: 1, Q.Q8_0: 1}
+# Types multiplied by integer dots up to FEW_ROWS_MAX (see "integer dot products"). Measured (bench/kernels.py,
+# one thread, paired with the float kernel): Q4_K 1.3-1.8x, Q6_K 2-3x. Q4_1/Q8_0 stay float: their float16 scale
+# every 32 weights costs the integer sums a float conversion per 32 products, and they gained 0.84-1.5x at
+# T = 1 and lost at T > 1.
+INT_DOT_TYPES = (Q.Q4_K, Q.Q6_K)
 # Output rows dequantized together by the few-rows kernel (dots4 is written for 4).
 ROW_GROUP = 4
 # float32 bytes of one dequantized panel for the BLAS path (measured: 1 MB panels halve sgemm's speed).
@@ -124,16 +127,13 @@ def unpack16(low_mask, high="none", high_mask=0, high_pos=0, signed=False, with_
                 return ir.VectorType(element, LANES)
 
             def splat(value, element):
-                one = builder.insert_element(ir.Constant(vector(element), ir.Undefined), value, ir.Constant(I32, 0))
-                return builder.shuffle_vector(one, ir.Constant(vector(element), ir.Undefined),
-                                              ir.Constant(vector(I32), [0] * LANES))
+                return simd.splat(builder, value, vector(element))
 
             def const(value):
                 return splat(ir.Constant(I32, value), I32)
 
             def pointer(array_type, array, start, element):
-                data = context.make_array(array_type)(context, builder, array).data
-                return builder.bitcast(builder.gep(data, [start], inbounds=True), element.as_pointer())
+                return simd.element_pointer(context, builder, array_type, array, start, element)
 
             def load_bytes(array_type, array, start):
                 return builder.load(pointer(array_type, array, start, vector(I8)), align=1)
@@ -357,17 +357,17 @@ def dequantize_row(code, d, dmin, scales, qs, qh, r, out):
         row_f32(qs, r, out)
 
 
-# --- integer dot products: Q4_K, Q6_K, Q4_1, Q8_0 at few rows ---------------------------------------
-# The types of the catalog models multiply in int16 instead of float32: x is quantized to int16 per group of
-# 32 or 256 columns (one float scale per group, |error| <= scale / 2, ~1.5e-5 of the group's largest value),
-# each weight row is unpacked once to int16 (times its small integer sub-block scale), and 32 products at a
-# time are summed by one vpdpwssd. Converting weights to float32 took ~3x the instructions per weight.
+# --- integer dot products: Q4_K and Q6_K at few rows ----------------------------------------------
+# The K-quants multiply in int16 instead of float32: x is quantized to int16 per 256-column group (one float
+# scale per group, |error| <= scale / 2, ~1.5e-5 of the group's largest value), each weight row is unpacked
+# once to int16 (times its small integer sub-block scale), and 32 products at a time are summed by one
+# vpdpwssd. Converting the weights to float32 instead took ~3x the instructions per weight.
 #
-#     dot(row, x) = sum over groups g:  wscale[g] * xscale[g] * sum_j wq[j] xq[j]   (exact in int32)
-#                 + sum over 32-column blocks k:  wmin[k] * xsum[k]                 (the blocks' minimums)
+#     dot(row, x) = sum over super-blocks g:  wscale[g] * xscale[g] * sum_j wq[j] xq[j]   (exact in int32)
+#                 + sum over 32-column sub-blocks k:  wmin[k] * xsum[k]                 (Q4_K's minimums)
 #
-# int32 cannot overflow: |wq| <= 4096 (Q6_K: 32 * 128), so one group of 256 sums at most
-# 256 * 4096 * 32767 < 2^31.
+# int32 cannot overflow: |wq| <= 4096 (Q6_K: 32 * 128), and each of the 16 lanes sums 16 of a group's 256
+# products: at most 16 * 4096 * 32767 < 2^31 (2,147,418,112; hence 32767, not 32768).
 
 XQ_MAX = np.float32(32767.0)
 
@@ -412,33 +412,11 @@ def unpack_q6_k(d, scales, qs, qh, r, wq, wscale):
 
 
 @njit(inline="always", **COMPILE)
-def unpack_q4_1(d, dmin, qs, r, wq, wscale, wmin):
-    nb = qs.shape[1]
-    for b in range(nb):
-        simd.store_i16(wq, 32 * b, simd.load_nibbles(qs, (r * nb + b) * 16))
-    for b in range(nb):  # apart, so that LLVM converts 16 float16 scales per instruction
-        wscale[b], wmin[b] = f16(d[r, b]), f16(dmin[r, b])
-
-
-@njit(inline="always", **COMPILE)
-def unpack_q8_0(d, qs, r, wq, wscale):
-    nb = qs.shape[1]
-    for b in range(nb):
-        simd.store_i16(wq, 32 * b, simd.load_signed_bytes(qs, (r * nb + b) * 32))
-    for b in range(nb):
-        wscale[b] = f16(d[r, b])
-
-
-@njit(inline="always", **COMPILE)
 def unpack_int_row(code, d, dmin, scales, qs, qh, r, wq, wscale, wmin):
     if code == Q4_K:
         unpack_q4_k(d, dmin, scales, qs, r, wq, wscale, wmin)
-    elif code == Q6_K:
-        unpack_q6_k(d, scales, qs, qh, r, wq, wscale)
-    elif code == Q4_1:
-        unpack_q4_1(d, dmin, qs, r, wq, wscale, wmin)
     else:
-        unpack_q8_0(d, qs, r, wq, wscale)
+        unpack_q6_k(d, scales, qs, qh, r, wq, wscale)
 
 
 @njit(inline="always", **COMPILE)
@@ -459,31 +437,39 @@ def int_dot(wq, wscale, wmin, xq, xscale, xsum, t):
 
 
 @njit(inline="always", **COMPILE)
-def int_dot4(wq, wscale, wmin, xq, xscale, xsum, t, out, r):
-    """out[t:t+4, r] = int_dot of rows t..t+3: the four share each load of the unpacked row."""
+def int_dot_2x4(wq, wscale, wmin, xq, xscale, xsum, t, out, r):
+    """out[t:t+4, r:r+2] = int_dot of unpacked rows wq[0], wq[1] with rows t..t+3 of x: each load of x serves
+    two weight rows and each load of a weight row four rows of x (8 accumulators stay in registers)."""
     cols = xq.shape[1]
-    group = cols // wscale.size
-    acc0 = acc1 = acc2 = acc3 = simd.zero_f32()
-    for g in range(wscale.size):
-        p0 = p1 = p2 = p3 = simd.zero_i32()
+    groups = wscale.shape[1]
+    group = cols // groups
+    a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = simd.zero_f32()
+    for g in range(groups):
+        p00 = p01 = p02 = p03 = p10 = p11 = p12 = p13 = simd.zero_i32()
         for at in range(g * group, (g + 1) * group, 32):
-            w = simd.load_i16(wq, at)
-            p0 = simd.dot_pairs(p0, w, simd.load_i16(xq, t * cols + at))
-            p1 = simd.dot_pairs(p1, w, simd.load_i16(xq, (t + 1) * cols + at))
-            p2 = simd.dot_pairs(p2, w, simd.load_i16(xq, (t + 2) * cols + at))
-            p3 = simd.dot_pairs(p3, w, simd.load_i16(xq, (t + 3) * cols + at))
-        acc0 = simd.add_scaled(acc0, p0, wscale[g] * xscale[t, g])
-        acc1 = simd.add_scaled(acc1, p1, wscale[g] * xscale[t + 1, g])
-        acc2 = simd.add_scaled(acc2, p2, wscale[g] * xscale[t + 2, g])
-        acc3 = simd.add_scaled(acc3, p3, wscale[g] * xscale[t + 3, g])
-    m0 = m1 = m2 = m3 = F32_ZERO
-    for k in range(wmin.size):
-        m0 += wmin[k] * xsum[t, k]
-        m1 += wmin[k] * xsum[t + 1, k]
-        m2 += wmin[k] * xsum[t + 2, k]
-        m3 += wmin[k] * xsum[t + 3, k]
-    out[t, r], out[t + 1, r] = simd.lane_sum(acc0) + m0, simd.lane_sum(acc1) + m1
-    out[t + 2, r], out[t + 3, r] = simd.lane_sum(acc2) + m2, simd.lane_sum(acc3) + m3
+            w0, w1 = simd.load_i16(wq, at), simd.load_i16(wq, cols + at)
+            x0 = simd.load_i16(xq, t * cols + at)
+            p00, p10 = simd.dot_pairs(p00, w0, x0), simd.dot_pairs(p10, w1, x0)
+            x1 = simd.load_i16(xq, (t + 1) * cols + at)
+            p01, p11 = simd.dot_pairs(p01, w0, x1), simd.dot_pairs(p11, w1, x1)
+            x2 = simd.load_i16(xq, (t + 2) * cols + at)
+            p02, p12 = simd.dot_pairs(p02, w0, x2), simd.dot_pairs(p12, w1, x2)
+            x3 = simd.load_i16(xq, (t + 3) * cols + at)
+            p03, p13 = simd.dot_pairs(p03, w0, x3), simd.dot_pairs(p13, w1, x3)
+        s0, s1 = wscale[0, g], wscale[1, g]
+        a00, a10 = simd.add_scaled(a00, p00, s0 * xscale[t, g]), simd.add_scaled(a10, p10, s1 * xscale[t, g])
+        a01, a11 = simd.add_scaled(a01, p01, s0 * xscale[t + 1, g]), simd.add_scaled(a11, p11, s1 * xscale[t + 1, g])
+        a02, a12 = simd.add_scaled(a02, p02, s0 * xscale[t + 2, g]), simd.add_scaled(a12, p12, s1 * xscale[t + 2, g])
+        a03, a13 = simd.add_scaled(a03, p03, s0 * xscale[t + 3, g]), simd.add_scaled(a13, p13, s1 * xscale[t + 3, g])
+    for k, (b0, b1, b2, b3) in enumerate(((a00, a01, a02, a03), (a10, a11, a12, a13))):
+        m0 = m1 = m2 = m3 = F32_ZERO
+        for j in range(wmin.shape[1]):
+            m0 += wmin[k, j] * xsum[t, j]
+            m1 += wmin[k, j] * xsum[t + 1, j]
+            m2 += wmin[k, j] * xsum[t + 2, j]
+            m3 += wmin[k, j] * xsum[t + 3, j]
+        out[t, r + k], out[t + 1, r + k] = simd.lane_sum(b0) + m0, simd.lane_sum(b1) + m1
+        out[t + 2, r + k], out[t + 3, r + k] = simd.lane_sum(b2) + m2, simd.lane_sum(b3) + m3
 
 
 @njit(fastmath=True, **COMPILE)
@@ -509,25 +495,31 @@ def quantize_activations(x, group, xq, xscale, xsum):
 
 @njit(parallel=True, fastmath=True, **COMPILE)
 def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
-    """out [T, rows] = x [T, cols] @ W.T for small T and the integer-dot types: each row is unpacked once into
-    an int16 scratch that stays in L1, then dotted with every row of the quantized x."""
+    """out [T, rows] = x [T, cols] @ W.T for small T and INT_DOT_TYPES: each row is unpacked once into an
+    int16 scratch that stays in L1, then dotted with every row of the quantized x."""
     rows, (steps, cols) = qs.shape[0], x.shape
-    group = 256 if code == Q4_K or code == Q6_K else 32
-    n_mins = cols // 32 if code == Q4_K or code == Q4_1 else 0
+    group = 256
+    n_mins = cols // 32 if code == Q4_K else 0
     xq = np.empty((steps, cols), np.int16)  # [T, cols]
     xscale = np.empty((steps, cols // group), np.float32)  # [T, groups]
     xsum = np.empty((steps, cols // 32), np.float32)  # [T, cols / 32]
     quantize_activations(x, group, xq, xscale, xsum)
     for chunk in prange(n_chunks):
-        wq = np.empty(cols, np.int16)  # [cols]
-        wscale = np.empty(cols // group, np.float32)  # [groups]
-        wmin = np.empty(n_mins, np.float32)  # [cols / 32] or [0]
-        for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
-            unpack_int_row(code, d, dmin, scales, qs, qh, r, wq, wscale, wmin)
-            for t in range(0, steps - 3, 4):
-                int_dot4(wq, wscale, wmin, xq, xscale, xsum, t, out, r)
-            for t in range(steps - steps % 4, steps):
-                out[t, r] = int_dot(wq, wscale, wmin, xq, xscale, xsum, t)
+        # Two rows unpacked at a time: from T = 4 on, int_dot_2x4 reads each of them once per four rows of x.
+        wq = np.empty((2, cols), np.int16)  # [2, cols]
+        wscale = np.empty((2, cols // group), np.float32)  # [2, groups]
+        wmin = np.empty((2, n_mins), np.float32)  # [2, cols / 32] or [2, 0]
+        stop = (chunk + 1) * rows // n_chunks
+        for r in range(chunk * rows // n_chunks, stop, 2):
+            pair = min(2, stop - r)
+            for k in range(pair):
+                unpack_int_row(code, d, dmin, scales, qs, qh, r + k, wq[k], wscale[k], wmin[k])
+            quads = steps - steps % 4 if pair == 2 else 0
+            for t in range(0, quads, 4):
+                int_dot_2x4(wq, wscale, wmin, xq, xscale, xsum, t, out, r)
+            for k in range(pair):
+                for t in range(quads, steps):
+                    out[t, r + k] = int_dot(wq[k], wscale[k], wmin[k], xq, xscale, xsum, t)
 
 
 # --- drivers --------------------------------------------------------------------------------------
@@ -605,7 +597,7 @@ def matmul(x, w: QuantMatrix):
         # numba's thread count is per calling thread: a worker thread would start with the whole pool.
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
-        kernel = int_dot_kernel if x.shape[0] <= INT_DOT_MAX_STEPS.get(w.qtype, 0) else few_rows_kernel
+        kernel = int_dot_kernel if w.qtype in INT_DOT_TYPES else few_rows_kernel
         kernel(*arrays(w), x, out, min(w.rows, 4 * THREADS))
         return out
     prefill_matmul(x, w, out)

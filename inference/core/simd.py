@@ -44,7 +44,8 @@ I16x32, I32x16, F32x16 = Vector("i16", 32), Vector("i32", 16), Vector("f32", 16)
 def splat(builder, value, vector_type):
     """A vector with every lane = value (a scalar of the vector's element type)."""
     one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(I32, 0))
-    return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), ir.Constant(ir.VectorType(I32, vector_type.count), [0] * vector_type.count))
+    lane_zero = ir.Constant(ir.VectorType(I32, vector_type.count), [0] * vector_type.count)
+    return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), lane_zero)
 
 
 def element_pointer(context, builder, array_type, array, index, element):
@@ -61,32 +62,17 @@ def contiguous(*arrays):
 # --- loads and stores ---------------------------------------------------------------------------------
 
 
-def byte_loader(count, signed):
-    """load(array, at) -> I16x32: `count` bytes from array's byte `at`, widened to int16 (16 bytes: lanes
-    0..15 are their low nibbles and 16..31 their high nibbles, Q4_0/Q4_1's order)."""
+@intrinsic
+def load_bytes(typingctx, array, at):
+    """32 bytes from array's flat byte `at`, zero-extended to int16."""
+    contiguous(array)
 
-    @intrinsic
-    def load(typingctx, array, at):
-        contiguous(array)
+    def codegen(context, builder, signature, args):
+        raw = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                           ir.VectorType(I8, 32)), align=1)
+        return builder.zext(raw, I16x32.ir_type)
 
-        def codegen(context, builder, signature, args):
-            raw = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
-                                               ir.VectorType(I8, count)), align=1)
-            wide = (builder.sext if signed else builder.zext)(raw, ir.VectorType(I16, count))
-            if count == 32:
-                return wide
-            low = builder.and_(wide, splat(builder, ir.Constant(I16, 15), wide.type))
-            high = builder.lshr(wide, splat(builder, ir.Constant(I16, 4), wide.type))
-            return builder.shuffle_vector(low, high, ir.Constant(ir.VectorType(I32, 32), list(range(32))))
-
-        return I16x32(array, types.intp), codegen
-
-    return load
-
-
-load_bytes = byte_loader(32, signed=False)
-load_signed_bytes = byte_loader(32, signed=True)
-load_nibbles = byte_loader(16, signed=False)
+    return I16x32(array, types.intp), codegen
 
 
 def vector_loader(vector):
@@ -228,7 +214,8 @@ def lane_sum(typingctx, vector):
             lanes //= 2
             mask = ir.Constant(ir.VectorType(I32, lanes), list(range(lanes)))
             upper = ir.Constant(ir.VectorType(I32, lanes), list(range(lanes, 2 * lanes)))
-            value = builder.fadd(builder.shuffle_vector(value, value, mask), builder.shuffle_vector(value, value, upper))
+            low, high = builder.shuffle_vector(value, value, mask), builder.shuffle_vector(value, value, upper)
+            value = builder.fadd(low, high)
         return builder.extract_element(value, ir.Constant(I32, 0))
 
     return types.float32(F32x16), codegen
