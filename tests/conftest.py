@@ -44,7 +44,7 @@ def manage_py(*args):
     return [sys.executable, str(PROJECT_DIR / "manage.py"), *args]
 
 
-def wait_for_worker(node_name, process, timeout_s=60):
+def wait_for_worker(node_name, process, timeout_s=180):  # a worker starts in over a minute on a loaded 2-core machine
     from assistant.celery import app
 
     deadline = time.monotonic() + timeout_s
