@@ -190,9 +190,15 @@ def extractive_digest(segments, reason):
 
 
 def extractive_text(texts, vectors):
-    """The EXTRACTIVE_SEGMENTS segments closest to the meaning of the whole, in spoken order."""
+    """The EXTRACTIVE_SEGMENTS distinct segments closest to the meaning of the whole, in spoken order (a phrase
+    said again and again, "I will share the slides after the meeting", is central but said once is enough)."""
     centrality = vectors @ vectors.mean(axis=0)  # [n]
-    return " ".join(texts[index] for index in sorted(np.argsort(-centrality)[:EXTRACTIVE_SEGMENTS]))
+    chosen = {}
+    for index in np.argsort(-centrality):
+        chosen.setdefault(texts[index], texts.index(texts[index]))  # where it was first said
+        if len(chosen) == EXTRACTIVE_SEGMENTS:
+            break
+    return " ".join(texts[index] for index in sorted(chosen.values()))
 
 
 def section_starts(vectors):
@@ -396,6 +402,6 @@ def checked_topics(reply, reference):
 def extractive_topics(texts):
     """The transcript's most frequent content words (those said in more than one segment first)."""
     segments_saying = Counter()
-    for text in texts:
+    for text in dict.fromkeys(texts):  # a phrase said again and again is not a topic
         segments_saying.update({word.lower() for word in words(text) if len(word) > 3 and word.lower() not in STOPWORDS})
     return [word for word, _ in segments_saying.most_common(MOST_TOPICS - 1)]
