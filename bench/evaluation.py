@@ -290,7 +290,7 @@ def ingest_talks(var_dir, with_summaries):
     finally:
         site.stop()
     titles = {talk.title for talk in TALKS}
-    indexed = set(Video.objects.filter(job__stage=Job.INDEXED).values_list("title", flat=True))
+    indexed = {talk_title(title) for title in Video.objects.filter(job__stage=Job.INDEXED).values_list("title", flat=True)}
     if titles - indexed:
         sys.exit(f"not indexed: {', '.join(sorted(titles - indexed))} (see {var_dir / 'logs'})")
 
@@ -371,7 +371,12 @@ def talk_of_video():
     from ingest.models import Video
 
     guids = {talk.title: talk.guid for talk in TALKS}
-    return {pk: guids.get(title) for pk, title in Video.objects.values_list("pk", "title")}
+    return {pk: guids.get(talk_title(title)) for pk, title in Video.objects.values_list("pk", "title")}
+
+
+def talk_title(video_title):
+    """The talk's title in a video's: yt-dlp names the video of a page "<page title> (1)"."""
+    return re.sub(r" \(\d+\)$", "", video_title)
 
 
 def evaluate_retrieval(questions, verbose):

@@ -153,7 +153,7 @@ TALKS = (
 )
 TALKS_BY_GUID = {talk.guid: talk for talk in TALKS}
 
-SIX_AM = ("six", "6:00", "6 a", "6am", "6 o", "午前6時", "午前六時", "6時", "六時")
+SIX_AM = ("six", "6:00", "6 a", "6am", "6 o", "6 in the morning", "at 6", "午前6時", "午前六時", "6時", "六時")
 SATURDAY = ("saturday", "土曜")
 FORTY_EIGHT = ("forty eight", "48", "四十八")
 TWO_HOURS = ("two hours", "2 hours", "2時間", "二時間")
