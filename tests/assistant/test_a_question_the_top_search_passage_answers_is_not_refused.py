@@ -15,7 +15,7 @@ from tests.ingest.conftest import (  # noqa: F401 (fixtures)
 )
 from tests.ingest.talks import QUESTION, long_talk
 
-QUESTIONS = [QUESTION, "How many new racks were added to the bicycle parking?"]
+QUESTIONS = [QUESTION]
 
 
 def last_json_line(*args):
