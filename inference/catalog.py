@@ -81,11 +81,13 @@ BUILT_IN_MODELS = [
         },
     },
     {
-        # Multilingual (Japanese questions find English talks); Gemma licence. Its only source is a zip
+        # Multilingual (Japanese questions find English talks); Gemma licence. The default embedding model:
+        # on the evaluation set it finds the English talk for 88 % of Japanese questions, MiniLM for none
+        # (bench/RESULTS.md "Evaluation set"), at a fifth of MiniLM's chunks/s, which whisper's time dwarfs. Its only source is a zip
         # of the sentence-transformers folder split over 25 versions of one package. The Hugging Face
         # repo (google/embeddinggemma-300m) is not listed: it is gated (a token per user) and the zip's
         # folder also holds a notebook.ipynb, so a tree from there could never match this sha256.
-        "name": "embeddinggemma-300m", "kind": "embedding", "format": "directory", "size": 1269667840, "is_default": False,
+        "name": "embeddinggemma-300m", "kind": "embedding", "format": "directory", "size": 1269667840,
         "sha256": "ef4550c3f3e7409e9c48e6c1de97a7493297787836c5f6bc15e6184e7984999c",
         "sources": [
             {"kind": "pypi", "convert": "unzip", "location": "\n".join(

@@ -25,6 +25,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # choice itself overrides these settings.
     os.environ.setdefault("KOTATSU_ANSWER_MODEL", "smollm2-135m-instruct")
     os.environ.setdefault("KOTATSU_CHAT_MODEL", "smollm2-135m-instruct")
+    # Likewise MiniLM embeds: EmbeddingGemma (the default) is 1.2 GB per process and five times slower; the tests
+    # of the multilingual path and of switching models name it.
+    os.environ.setdefault("INGEST_EMBEDDING_MODEL", "all-minilm-l6-v2")
     if not os.environ.get("REDIS_URL"):
         from inference.plumbing.embedded_redis import start_embedded_redis
 

@@ -112,7 +112,7 @@ def load_ingest_config(env):
         backfill_videos=parse_count("INGEST_BACKFILL_VIDEOS", env.get("INGEST_BACKFILL_VIDEOS", "50")),
         max_duration_s=parse_count("INGEST_MAX_DURATION_S", env.get("INGEST_MAX_DURATION_S", str(4 * 3600))),
         whisper_model=env.get("INGEST_WHISPER_MODEL") or "whisper-base",
-        embedding_model=env.get("INGEST_EMBEDDING_MODEL") or "all-minilm-l6-v2",
+        embedding_model=env.get("INGEST_EMBEDDING_MODEL") or "embeddinggemma-300m",
         language=env.get("INGEST_LANGUAGE", "").strip(),
         use_subtitles=parse_bool("INGEST_USE_SUBTITLES", env.get("INGEST_USE_SUBTITLES", "0")),
         downloads_per_node=parse_positive_count("INGEST_DOWNLOADS_PER_NODE", env.get("INGEST_DOWNLOADS_PER_NODE", "2")),

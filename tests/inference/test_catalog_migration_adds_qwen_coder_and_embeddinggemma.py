@@ -29,7 +29,7 @@ def test_the_migration_adds_both_models_with_their_parts_in_order_and_keeps_admi
     ]
 
     gemma = ModelEntry.objects.get(name="embeddinggemma-300m")
-    assert (gemma.kind, gemma.format, gemma.is_directory, gemma.is_default) == ("embedding", "directory", True, False)
+    assert (gemma.kind, gemma.format, gemma.is_directory, gemma.is_default) == ("embedding", "directory", True, True)
     (chunks,) = gemma.sources.all()
     assert (chunks.kind, chunks.convert) == ("pypi", "unzip")
     assert chunks.lines() == [
