@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='modelentry',
             name='profile',
-            field=models.JSONField(blank=True, default=dict, help_text="an LLM's run-time bytes (inference.model_files.llm_profile), read from its GGUF once, so that the nodes able to run it are known without its file"),
+            field=models.JSONField(blank=True, default=dict, help_text="an LLM's run-time bytes (inference.catalog.llm_profile), read from its GGUF once, so that the nodes able to run it are known without its file"),
         ),
         migrations.CreateModel(
             name='ModelMark',
