@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from assistant.answering import LEAD_IN_S
 from assistant.models import Conversation
 from tests.assistant.knowledge import SALES_REVIEW, segment_start
 
@@ -26,7 +27,7 @@ def test_the_last_line_is_the_answer_with_sources_and_ttft_as_json(knowledge):
     source = result["sources"][0]
     assert set(source) >= {"video_id", "title", "url", "start_s", "end_s", "score"}
     assert (source["video_id"], source["start_s"]) == (knowledge["sales"].pk, segment_start(SALES_REVIEW, "eighteen percent"))
-    assert source["url"].endswith(f"#t={int(source['start_s'])}")
+    assert source["url"].endswith(f"#t={max(int(source['start_s']) - LEAD_IN_S, 0)}")  # opens just before it
     assert result["ttft_s"] > 0
 
 
