@@ -1,22 +1,23 @@
 """Without internet, a model's first source (its real origin) fails as unreachable, logged in one line,
 and the next source delivers. (How long the fall-through takes is a bench matter, not a test's.)"""
 import logging
-import os
 
 import pytest
 
 from inference.cache.store import sha256_of_file
 from inference.models import ModelEntry
 from inference.services import do_fetch_model
+from tests.inference.tiny_gguf import write_tiny_gguf
 
 
 @pytest.mark.django_db
 def test_an_unreachable_origin_falls_through_to_the_next_source_with_one_log_line(settings, tmp_path, caplog):
     settings.MODEL_CACHE_DIR = tmp_path / "cache"
-    local_copy = tmp_path / "weights.gguf"
-    local_copy.write_bytes(os.urandom(64 * 1024))
+    local_copy = write_tiny_gguf(tmp_path / "weights.gguf")  # a real GGUF: a pulled LLM is profiled once
     digest = sha256_of_file(local_copy)
-    model = ModelEntry.objects.create(name="offline-model", kind="llm", format="gguf", size=65536, sha256=digest)
+    model = ModelEntry.objects.create(
+        name="offline-model", kind="llm", format="gguf", size=local_copy.stat().st_size, sha256=digest
+    )
     model.sources.create(position=0, kind="url", location="https://origin.invalid/weights.gguf")
     model.sources.create(position=1, kind="path", location=str(local_copy))
 
