@@ -11,7 +11,14 @@ from tests.tiny_filesystem import tiny_filesystem
 
 pytestmark = pytest.mark.django_db
 
-SENTENCES = ["Our office opens at eight in the morning.", "The doors close at seven in the evening."] * 4
+# Eight different sentences: the same two said four times read to whisper as a decoding loop (its compression-ratio
+# check), and it may drop the whole clip.
+SENTENCES = [
+    "Our office opens at eight in the morning.", "The doors close at seven in the evening.",
+    "Visitors sign in at the front desk.", "The kitchen is on the second floor.",
+    "Meeting rooms are booked in the calendar.", "Bicycles are parked in the courtyard.",
+    "The library is quiet after lunch.", "Please switch off the lights when you leave.",
+]
 
 
 def test_a_full_disk_is_waited_out_and_the_video_goes_on_when_space_returns(media_site, tiny_whisper, settings, tmp_path):
