@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 RUNTIME_PACKAGES := ffmpeg:ffmpeg
 TEST_PACKAGES := espeak-ng:espeak-ng chromium:chromium /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf:fonts-ipafont-gothic
 
-.PHONY: install up test
+.PHONY: install up test test-slow
 
 install: $(INSTALLED)
 	@$(call ensure_system_packages,$(RUNTIME_PACKAGES))
@@ -36,6 +36,12 @@ $(INSTALLED): requirements.txt
 up: install
 	$(PY) manage.py up
 
+# Tests marked slow (the 1.5B model killed mid-answer, a killed re-embedding, LLM summaries in a worker) take
+# minutes each on a 2-core machine: `make test-slow` runs them.
 test: install
 	@$(call ensure_system_packages,$(TEST_PACKAGES))
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+test-slow: install
+	@$(call ensure_system_packages,$(TEST_PACKAGES))
+	$(PY) -m pytest -m slow

@@ -34,6 +34,7 @@ def wait_for_written_summary(video):
     raise AssertionError(f"no summary of {video} was written within {WAIT_LIMIT_S} s")
 
 
+@pytest.mark.slow  # minutes: a worker loads SmolLM2 and writes, checks and rewrites the summary
 def test_a_video_is_summarized_by_the_worker_once_it_is_indexed(start_worker):
     ensure_model_catalog()
     video = video_in_stage(Job.CHUNKING)
@@ -45,6 +46,7 @@ def test_a_video_is_summarized_by_the_worker_once_it_is_indexed(start_worker):
     assert len(summary.key_moments) >= 3 and summary.topics
 
 
+@pytest.mark.slow
 def test_the_nightly_sync_summarizes_an_indexed_video_left_without_a_summary(start_worker):
     ensure_model_catalog()
     video = video_in_stage(Job.INDEXED)

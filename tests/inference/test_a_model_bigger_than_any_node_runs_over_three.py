@@ -23,9 +23,8 @@ from inference.selectors import model_store
 from tests.conftest import child_env
 from tests.inference.cluster_lab import ClusterLab
 
-# 12-15 minutes on the shared 2-core machine (three 1.5B stages, then the single-process reference).
-pytestmark = pytest.mark.slow
-
+# Not marked slow: issue 13's done-when test stays in `make test` (about 3 minutes alone on this machine; 12-15 when
+# eight sessions shared it).
 MODEL = "qwen2.5-coder-1.5b-instruct"
 CONTEXT_LENGTH = 512
 MEMORY_MIB = 560  # the whole model needs ~1.16 GiB of weights and KV cache at 512 tokens, plus working buffers

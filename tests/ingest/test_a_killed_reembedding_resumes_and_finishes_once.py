@@ -14,7 +14,8 @@ from tests.ingest.embedding_switch import (
     wait_for,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Minutes here (a worker loads EmbeddingGemma twice and re-embeds a talk): `make test-slow` runs it.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def setting():

@@ -16,7 +16,8 @@ from tests.ingest.summary_checks import assert_written_from
 from tests.ingest.media_site import Episode
 from tests.ingest.talks import LONG_TALK
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Minutes here (whisper, then SmolLM2 writing and rewriting summaries, titles and topics): `make test-slow` runs it.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_an_ingested_talk_has_a_checked_summary_key_moments_at_its_seconds_and_topics(media_site, tiny_whisper, admin_user):
