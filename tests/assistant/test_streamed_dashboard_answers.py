@@ -1,12 +1,14 @@
 """The ask box's endpoint streams server-sent events: text deltas, then the stored answer with citation
 links; a follow-up continues the same conversation with its history."""
 import json
+import re
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from assistant.answering import LEAD_IN_S
 from assistant.models import Conversation, Message
 from tests.assistant.knowledge import KITCHEN_SAFETY, segment_start
 
@@ -43,9 +45,12 @@ def test_the_answer_streams_then_arrives_stored_with_citation_links(client, empl
     event, done = events[-1]
     assert event == "done"
     reply = Message.objects.get(role=Message.ASSISTANT)
-    assert reply.content == "".join(deltas) and reply.conversation.user == employee
+    assert reply.conversation.user == employee
+    # Stored is the streamed answer after its check (an unfinished last sentence dropped, citations repaired).
+    without_citations = lambda text: re.sub(r"\s*\[\d+\]", "", text)  # noqa: E731
+    assert without_citations(reply.content)[:40] == without_citations("".join(deltas))[:40]
     expected = int(segment_start(KITCHEN_SAFETY, "fire extinguisher"))
-    assert f"watch?v=kitchen0001&amp;t={expected}s" in done["html"]
+    assert f"watch?v=kitchen0001&amp;t={max(expected - LEAD_IN_S, 0)}s" in done["html"]  # opens just before it
     assert done["conversation_url"] == reverse("conversation", args=[reply.conversation.pk])
     assert done["ttft_s"] > 0
 
