@@ -17,7 +17,7 @@ def test_three_small_nodes_answer_with_the_1_5b_and_two_fall_back_to_smollm2(llm
     with caplog.at_level(logging.WARNING, logger="inference.selectors"):
         assert serving_model(ModelMark.ANSWERS) == SMOLLM2
 
-    (line,) = [record.getMessage() for record in caplog.records]
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "inference.selectors"]
     assert line.startswith(f"kotatsu: {SMOLLM2} now serves instead of {QWEN} ({QWEN} cannot run now: the model needs ")
     assert "the 2 live nodes offer" in line and "GiB missing" in line
     assert [status.name for status in serving_choice(ModelMark.ANSWERS).passed_over] == [QWEN]
