@@ -29,7 +29,8 @@ def test_a_pull_onto_a_full_disk_fails_with_one_line_leaves_the_cache_clean_and_
     payload = os.urandom(14 * MB)
     digest = hashlib.sha256(payload).hexdigest()
     origin = Origin(payload)
-    model = ModelEntry.objects.create(name="roomy-model", kind="llm", format="gguf", size=len(payload), sha256=digest)
+    # A whisper checkpoint: the bytes are random, and a pulled LLM's GGUF would be read for its profile.
+    model = ModelEntry.objects.create(name="roomy-model", kind="whisper", format="whisper-pt", size=len(payload), sha256=digest)
     model.sources.create(position=0, kind="url", location=origin.url)
     cache = tiny_disk / "cache"
     filler = tiny_disk / "someone-elses-file"
