@@ -110,7 +110,13 @@ def _record_profile(model, path):
     """Profile an LLM the catalog has no run-time figures of (one added in the admin or imported), once for the
     cluster: which LLM can run on the live nodes is decided from them (selectors.serving_choice)."""
     if model.format == "gguf" and not model.profile:
-        model.profile = llm_profile(read_gguf(path))
+        try:
+            model.profile = llm_profile(read_gguf(path))
+        except GGUFError as error:
+            # The bytes are the catalog's (sha256 checked): the pull stands, but without a profile no plan counts
+            # this model as one that can run, and the line says why.
+            log.warning("%s: pulled, but not profiled as an LLM: %s", model.name, error)
+            return
         ModelEntry.objects.filter(pk=model.pk).update(profile=model.profile)
 
 
