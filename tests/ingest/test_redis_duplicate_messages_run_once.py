@@ -9,7 +9,8 @@ from ingest.chunking import chunk_segments
 from ingest.models import Chunk, Job, VideoSummary
 from tests.ingest.talks import short_talk
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Slow since summaries are written by the LLM in the worker: it waited over 300 s for one here (make test-slow).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 TIMEOUT_S = 300
 
 
