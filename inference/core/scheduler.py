@@ -211,9 +211,8 @@ class Scheduler:
         context_full = len(result.prompt_ids) + len(result.token_ids) >= self.context_length
         # A run of tokens generated a second time is a loop (SamplingParams.stop_repeated_ngram): it ends
         # the sequence as a stop token would, without its last token.
-        if token in self.tokenizer.stop_token_ids or repeats_ngram(
-            [*result.token_ids, token], sequence.params.stop_repeated_ngram
-        ):
+        n = sequence.params.stop_repeated_ngram  # checked first: no copy of the generated ids per token when off
+        if token in self.tokenizer.stop_token_ids or (n and repeats_ngram([*result.token_ids, token], n)):
             result.finish_reason = "stop"
         else:
             result.token_ids.append(token)
