@@ -210,8 +210,11 @@ class Scheduler:
         # Positions the cache holds once this token is fed back in: the prompt and every earlier token.
         context_full = len(result.prompt_ids) + len(result.token_ids) >= self.context_length
         # A run of tokens generated a second time is a loop (SamplingParams.stop_repeated_ngram): it ends
-        # the sequence as a stop token would, without its last token.
-        n = sequence.params.stop_repeated_ngram  # checked first: no copy of the generated ids per token when off
+        # the sequence as a stop token would, without its last token. The check copies and scans every id
+        # generated so far, O(length) per token and O(length^2) per sequence (a few tens of thousands of int
+        # comparisons at 256 tokens, small beside a forward step); n is read first so that a sequence without
+        # the stop pays none of it.
+        n = sequence.params.stop_repeated_ngram
         if token in self.tokenizer.stop_token_ids or (n and repeats_ngram([*result.token_ids, token], n)):
             result.finish_reason = "stop"
         else:
