@@ -52,9 +52,11 @@ def test_stages_read_a_long_prompt_chunk_by_chunk_and_answer_like_one_process(cl
     assert all(sorted(stages[node]) == list(range(CHUNKS)) for node in route), stages
     for before, after in zip(route, route[1:]):
         for chunk in range(CHUNKS - 1):
-            # The next stage starts on a chunk once this one has passed it on, and before this one is done with
-            # the chunk after it: the two read at the same time.
-            assert stages[before][chunk][1] <= stages[after][chunk][0] < stages[before][chunk + 1][1], (before, after, chunk, stages)
+            # The next stage starts on a chunk once this one has passed it on, and this one goes on to the chunk
+            # after it without waiting for the next stage to be done: the two read at the same time. (Which of
+            # them finishes first is up to the scheduler of a machine whose cores the stages share.)
+            assert stages[before][chunk][1] <= stages[after][chunk][0], (before, after, chunk, stages)
+            assert stages[before][chunk + 1][0] < stages[after][chunk][1], (before, after, chunk, stages)
     rows = {entry["part"]: entry["rows"] for entry in pipelined.stats.prefill_timeline if entry["node"] == route[0]}
     assert sum(rows.values()) == len(prompt) and rows[0] == PREFILL_BLOCK_TOKENS
 
