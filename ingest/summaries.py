@@ -20,8 +20,9 @@ import numpy as np
 from django.utils import timezone
 
 from inference.core.sampling import SamplingParams
-from inference.model_files import DEFAULT_MODEL
+from inference.models import ModelMark
 from inference.plumbing.leases import claim_for_this_process
+from inference.selectors import serving_model
 from ingest.embedding import embed_texts
 from ingest.models import Video, VideoSummary
 
@@ -92,7 +93,7 @@ class Digest:
 
 def do_summarize_video(video_id, model_name=None):
     """Write the video's summary, unless it is written or another live process is writing it; return whether
-    this call wrote it. The LLM is `model_name` (default: the one that serves summaries); when it cannot be
+    this call wrote it. The LLM is `model_name` (default: the one that serves grounded answers); when it cannot be
     loaded the summary is extractive and says why."""
     VideoSummary.objects.get_or_create(video_id=video_id)
     unwritten = VideoSummary.objects.filter(video_id=video_id, written_at__isnull=True)
@@ -100,13 +101,14 @@ def do_summarize_video(video_id, model_name=None):
     if summarizer is None:
         return False
     video = Video.objects.get(pk=video_id)
-    model_name = model_name or summary_model_name()
     try:
+        model_name = model_name or summary_model_name()  # reads the live nodes in Redis
         digest = write_digest(video.title, video.segments, loaded_engine(model_name), model_name)
     except Exception as error:  # a model missing from the catalog or too large for this node, a failed generation
         # Written anyway: a summary left claimed by this live process would wait for it forever.
-        logger.warning("summary of video %s: LLM %s unavailable: %s", video_id, model_name, error)
-        digest = extractive_digest(spoken_segments(video.segments), f"LLM {model_name} unavailable: {error}")
+        llm = model_name or "that serves answers"
+        logger.warning("summary of video %s: LLM %s unavailable: %s", video_id, llm, error)
+        digest = extractive_digest(spoken_segments(video.segments), f"LLM {llm} unavailable: {error}")
     written = VideoSummary.objects.filter(video_id=video_id, summarizer=summarizer).update(
         text=digest.text, kind=digest.kind, key_moments=digest.key_moments, topics=digest.topics,
         model=digest.model, fallback_reason=digest.fallback_reason, written_at=timezone.now(), summarizer="",
@@ -115,7 +117,10 @@ def do_summarize_video(video_id, model_name=None):
 
 
 def summary_model_name():
-    return DEFAULT_MODEL
+    """The LLM that serves grounded answers now (its mark: the admin's or `models use kotatsu`, else
+    KOTATSU_ANSWER_MODEL, else "auto"), so a video is summarized by the best LLM the cluster answers with. The
+    worker loads it whole: one that does not fit this node fails to load and the summary is extractive, saying so."""
+    return serving_model(ModelMark.ANSWERS)
 
 
 @functools.cache
