@@ -16,8 +16,9 @@ Prints per (shape, type, T):
     GFLOP/s 2 T rows cols / time
     tok/s   T / time: tokens (rows of x) per second through this one matrix
     xT=1    for T > 1: T * time(T=1) / time(T): how much better a batch of T is than T single steps
-    vs fl   where matmul multiplies by integer dots (kernels.INT_DOT_TYPES, T <= FEW_ROWS_MAX): the float
-            kernel's time on the same call / matmul's, timed in the same rounds (how much the integer dots gained)
+    vs fl   for the types with integer dots (kernels.INT_DOT_MAX_STEPS), T <= FEW_ROWS_MAX: the float kernel's
+            time / the integer-dot kernel's, both timed in the same rounds whichever one matmul picks at this T
+            (how much the integer dots gain: the basis of INT_DOT_MAX_STEPS)
 
 Also prints the first-use compile time of every kernel (warm_up in a fresh process with an empty numba
 cache) and the time to load them from the disk cache.
@@ -130,8 +131,9 @@ def bench_shape(shape, args, steps, pool):
             # Prefill is bound by flops, not by where the weights come from: two copies are enough.
             walked = copies if t <= kernels.FEW_ROWS_MAX else copies[:2]
             timed[name, t] = (lambda w, x=xs[t]: kernels.matmul(x, w)), walked
-            if qtype in kernels.INT_DOT_TYPES and t <= kernels.FEW_ROWS_MAX:
-                timed[name, "float", t] = (lambda w, x=xs[t]: float_kernel(x, w, args.threads)), walked
+            if qtype in kernels.INT_DOT_MAX_STEPS and cols % kernels.BLOCK32_UNIT == 0 and t <= kernels.FEW_ROWS_MAX:
+                for what, kernel in (("int", kernels.int_dot_kernel), ("float", kernels.few_rows_kernel)):
+                    timed[name, what, t] = (lambda w, x=xs[t], k=kernel: few_rows(k, x, w, args.threads)), walked
     best = {key: [float("inf")] * len(copies) for key, (_, copies) in timed.items()}
     for _ in range(args.rounds):
         for key, (fn, copies) in timed.items():
@@ -145,7 +147,8 @@ def bench_shape(shape, args, steps, pool):
         for t in steps:
             took = seconds[name, t]
             batch_gain = f"{t * seconds[name, 1] / took:5.1f}" if t > 1 and (name, 1) in seconds else ""
-            float_ratio = f"{seconds[name, 'float', t] / took:5.2f}" if (name, "float", t) in seconds else ""
+            paired = (name, "int", t) in seconds
+            float_ratio = f"{seconds[name, 'float', t] / seconds[name, 'int', t]:5.2f}" if paired else ""
             print(
                 f"{shape:>10} {name:>5} {t:>4} {took * 1e3:8.3f} {nbytes / took / 1e9:6.1f}"
                 f" {seconds[name, 'memcpy'] / took:9.2f} {seconds[name, 'n-thread'] / took:8.2f}"
@@ -157,10 +160,10 @@ def bench_shape(shape, args, steps, pool):
         )
 
 
-def float_kernel(x, w, threads):
-    """x @ W.T by the float kernel (dequantized rows, float32 dots), which matmul uses for the other types."""
+def few_rows(kernel, x, w, threads):
+    """x @ W.T by one of matmul's few-row kernels (integer dots or float), whichever matmul would pick."""
     out = np.empty((x.shape[0], w.rows), np.float32)  # [T, rows]
-    kernels.few_rows_kernel(*kernels.arrays(w), x, out, min(w.rows, 4 * threads))
+    kernel(*kernels.arrays(w), x, out, min(w.rows, 4 * threads))
     return out
 
 
