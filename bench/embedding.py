@@ -10,7 +10,7 @@ switch take (document prompt), after a warm-up; the best of N runs is reported, 
 
 Also printed, per model: the cosine of the test question to the chunk of the talk that answers it and to the
 best chunk of three unrelated talks (tests/assistant/knowledge.py), asked in English and in Japanese, against
-retrieval's MIN_RELEVANCE, which was set on all-MiniLM-L6-v2's scale.
+the model's relevance cut-off (the catalog's min_relevance, read by ingest.retrieval.min_relevance).
 """
 import argparse
 import atexit
@@ -61,7 +61,7 @@ def main():
 
     call_command("migrate", verbosity=0)
     from ingest.embedding import embed_texts
-    from ingest.retrieval import MIN_RELEVANCE
+    from ingest.retrieval import min_relevance
     from tests.assistant.knowledge import KITCHEN_SAFETY, SALES_REVIEW, VPN_ONBOARDING
     from tests.ingest.talks import LONG_TALK, QUESTION
 
@@ -84,13 +84,14 @@ def main():
 
     answering = next(text for text in told(LONG_TALK) if "backup server every night" in text)
     unrelated = [text for talk in (KITCHEN_SAFETY, SALES_REVIEW, VPN_ONBOARDING) for text in told(talk)]
-    print(f"cosines (retrieval's MIN_RELEVANCE is {MIN_RELEVANCE}): question to the answering chunk / to the best unrelated chunk")
+    print("cosines: question to the answering chunk / to the best unrelated chunk (the model's relevance cut-off)")
     for model_name in MODELS:
         answer_vector, *unrelated_vectors = embed_texts([answering, *unrelated], model_name)  # [dims] each
         for label, question in (("EN->EN", QUESTION), ("JA->EN", QUESTION_JA)):
             question_vector = embed_texts([question], model_name, as_query=True)[0]  # [dims]
             best_unrelated = max(float(vector @ question_vector) for vector in unrelated_vectors)
-            print(f"{model_name:>22} {label}: {float(answer_vector @ question_vector):.3f} / {best_unrelated:.3f}")
+            print(f"{model_name:>22} {label}: {float(answer_vector @ question_vector):.3f} / {best_unrelated:.3f} "
+                  f"({min_relevance(model_name)})")
 
 
 def told(sentences, telling=None):

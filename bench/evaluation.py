@@ -170,6 +170,20 @@ def print_tables(results, args):
                 print(f"| {result['embedding']} | {direction} | {len(rows)} | "
                       f"{percent(sum(row['right_talk_first'] for row in rows), len(rows))} | "
                       f"{percent(sum(row['second_within'] for row in rows), len(rows))} | - |")
+    print("\n## Cosines of the questions to the chunks (what the relevance cut-off separates)\n")
+    print("| embedding | cut-off (min_relevance) | direction | answering chunk: lowest, median | "
+          "best other chunk: median, highest |")
+    print("|---|---|---|---|---|")
+    for result in results:
+        for direction in args.direction_list:
+            rows = [row for row in result["retrieval"] if row["direction"] == direction]
+            if not rows:
+                continue
+            answering = sorted(row["answering_cosine"] for row in rows if row["answering_cosine"] is not None)
+            others = sorted(row["best_other_cosine"] for row in rows)
+            answering_cell = f"{answering[0]:.3f}, {answering[len(answering) // 2]:.3f}" if answering else "-"
+            print(f"| {result['embedding']} | {result['min_relevance']} | {direction} | {answering_cell} | "
+                  f"{others[len(others) // 2]:.3f}, {others[-1]:.3f} |")
     print("\n## Embedding speed\n")
     print("| embedding | chunks | chunks/s (embed_texts, best of 3) | switch job chunks/s (ingest.reembedding) | retrieve ms (median) |")
     print("|---|---|---|---|---|")
@@ -224,6 +238,8 @@ def run_child(args):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from ingest.retrieval import min_relevance
+
     result = {"embedding": embedding}
     if not is_complete(var_dir):
         if embedding == BASE_MODEL:
@@ -236,6 +252,7 @@ def run_child(args):
                  for question in [q for q in QUESTIONS if q.direction == direction][: args.limit]]
     result.update(measure_embedding(embedding))
     result["retrieval"] = evaluate_retrieval(questions, args.verbose)
+    result["min_relevance"] = min_relevance(embedding)
     result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
     result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose) for llm in args.llms}
     args.child_out.write_text(json.dumps(result, ensure_ascii=False))
@@ -385,6 +402,7 @@ def evaluate_retrieval(questions, verbose):
 
     talks = talk_of_video()
     retrieve("warm up")
+    cosines_of = chunk_cosines()
     rows = []
     for question in questions:
         started = time.perf_counter()
@@ -404,13 +422,40 @@ def evaluate_retrieval(questions, verbose):
                               and abs(pointed - question.second) <= RETRIEVAL_TOLERANCE_S),
             "passages": [(talks.get(p.video.pk), round(p.start_s), round(p.end_s), round(p.score, 3)) for p in passages],
             "retrieve_ms": retrieve_ms,
+            **cosines_of(question),
         }
         rows.append(row)
         if verbose:
             mark = "ok" if (row["second_within"] if question.talk else not passages) else "MISS"
             print(f"[retrieval {mark}] {question.direction} {question.text} -> {row['passages'][:3]} "
-                  f"pointed {pointed} (want {question.talk} {question.second})", flush=True)
+                  f"pointed {pointed} (want {question.talk} {question.second}); cosine of the answering chunk "
+                  f"{row['answering_cosine']}, of the best other {row['best_other_cosine']}", flush=True)
     return rows
+
+
+def chunk_cosines():
+    """question -> {"answering_cosine": the cosine of the answering chunk (the right talk's chunk holding the
+    second; None for the unanswerable), "best_other_cosine": the best cosine of any other chunk}: what the
+    embedding model's relevance cut-off must separate, over every chunk, not only those retrieval kept."""
+    from ingest.embedding import active_embedding_model, embed_texts
+    from ingest.models import Chunk
+    from ingest.replica import current_replica
+
+    talks = talk_of_video()
+    chunks = list(Chunk.objects.values_list("pk", "video_id", "start_s", "end_s"))
+    vectors = current_replica().vectors_of([pk for pk, *_ in chunks])
+    model_name = active_embedding_model()
+
+    def cosines_of(question):
+        question_vector = embed_texts([question.text], model_name, as_query=True)[0]  # [dims]
+        answering, others = [], []
+        for pk, video_id, start_s, end_s in chunks:
+            cosine = round(float(vectors[pk] @ question_vector), 3)
+            holds = question.talk is not None and talks.get(video_id) == question.talk and start_s <= question.second <= end_s
+            (answering if holds else others).append(cosine)
+        return {"answering_cosine": max(answering, default=None), "best_other_cosine": max(others)}
+
+    return cosines_of
 
 
 def normalized(text):

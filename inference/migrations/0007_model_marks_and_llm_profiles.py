@@ -3,11 +3,11 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from inference.catalog import install_built_in_profiles
+from inference.catalog import install_built_in_field
 
 
 def add_built_in_profiles(apps, schema_editor):
-    install_built_in_profiles(apps.get_model("inference", "ModelEntry"))
+    install_built_in_field(apps.get_model("inference", "ModelEntry"), "profile")
 
 
 class Migration(migrations.Migration):
