@@ -2,9 +2,10 @@
 
     matmul(x float32 [T, cols], w QuantMatrix) -> float32 [T, rows]
 
-- T <= FEW_ROWS_MAX, Q4_K and Q6_K: integer dots. x is quantized to int16, each thread unpacks its chunk of
-  rows to int16 two at a time and sums 32 products per instruction (vpdpwssd); see "integer dot products".
-- T <= FEW_ROWS_MAX, other types (decode, small batches): each thread takes a chunk of output rows, dequantizes
+- T <= INT_DOT_MAX_STEPS[type] (Q4_K, Q6_K up to FEW_ROWS_MAX; Q4_0, Q4_1, Q8_0 at one or two rows): integer
+  dots. x is quantized to int16, each thread unpacks its chunk of rows to int16 two at a time and sums 32
+  products per instruction (vpdpwssd); see "integer dot products".
+- T <= FEW_ROWS_MAX, other cases (decode, small batches): each thread takes a chunk of output rows, dequantizes
   them 4 at a time into a float32 scratch that stays in cache, and dots them with all T rows of x.
   Each weight byte is read from memory once for all T; the dots are vectorised FMA loops.
 - T > FEW_ROWS_MAX (prefill): a panel of rows is dequantized into a reused float32 buffer, then BLAS
@@ -49,11 +50,12 @@ numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 # Up to this T the few-rows kernel beats dequantize + BLAS (measured on 8960 x 1536 Q4_K: equal at
 # T = 64 on one thread, 20 % faster at T = 32 on two).
 FEW_ROWS_MAX = 32
-# Types multiplied by integer dots up to FEW_ROWS_MAX (see "integer dot products"). Measured (bench/kernels.py,
-# one thread, paired with the float kernel): Q4_K 1.3-1.8x, Q6_K 2-3x. Q4_1/Q8_0 stay float: their float16 scale
-# every 32 weights costs the integer sums a float conversion per 32 products, and they gained 0.84-1.5x at
-# T = 1 and lost at T > 1.
-INT_DOT_TYPES = (Q.Q4_K, Q.Q6_K)
+# Up to how many rows of x each type is multiplied by integer dots (see "integer dot products"); the float
+# kernel above that, and for the other types. Measured (bench/kernels.py, one thread, against the float kernel
+# in the same rounds): on AVX-512 VNNI, Q4_K 1.3-1.8x and Q6_K 2-3x at every T. The 32-weight block types pay
+# a float conversion per 64 weights per row of x: on AVX2 (no VNNI) they gain at one row (and Q8_0 at two) and
+# lose from 4-8 rows on. They also need an even number of blocks per row.
+INT_DOT_MAX_STEPS = {Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_0: 1, Q.Q4_1: 1, Q.Q8_0: 2}
 # Output rows dequantized together by the few-rows kernel (dots4 is written for 4).
 ROW_GROUP = 4
 # float32 bytes of one dequantized panel for the BLAS path (measured: 1 MB panels halve sgemm's speed).
@@ -357,27 +359,47 @@ def dequantize_row(code, d, dmin, scales, qs, qh, r, out):
         row_f32(qs, r, out)
 
 
-# --- integer dot products: Q4_K and Q6_K at few rows ----------------------------------------------
-# The K-quants multiply in int16 instead of float32: x is quantized to int16 per 256-column group (one float
-# scale per group, |error| <= scale / 2, ~1.5e-5 of the group's largest value), each weight row is unpacked
-# once to int16 (times its small integer sub-block scale), and 32 products at a time are summed by one
-# vpdpwssd. Converting the weights to float32 instead took ~3x the instructions per weight.
+# --- integer dot products at few rows ---------------------------------------------------------------
+# INT_DOT_MAX_STEPS's types multiply in int16 instead of float32: x is quantized to int16 per unit of columns
+# (one float scale per unit, |error| <= scale / 2, ~1.5e-5 of the unit's largest value), each weight row is
+# unpacked once to int16, and 32 products at a time are summed by one vpdpwssd (vpmaddwd + vpaddd without
+# VNNI). Converting the weights to float32 instead took ~3x the instructions per weight.
 #
-#     dot(row, x) = sum over super-blocks g:  wscale[g] * xscale[g] * sum_j wq[j] xq[j]   (exact in int32)
-#                 + sum over 32-column sub-blocks k:  wmin[k] * xsum[k]                 (Q4_K's minimums)
+#     dot(row, x) = sum over units u:  xscale[u] * sum over lanes:  wvec[u] * float(sum_j wq[j] xq[j])
+#                 + sum over 32-column blocks k:  wmin[k] * xsum[k]         (Q4_K's and Q4_1's minimums)
 #
-# int32 cannot overflow: |wq| <= 4096 (Q6_K: 32 * 128), and each of the 16 lanes sums 16 of a group's 256
-# products: at most 16 * 4096 * 32767 < 2^31 (2,147,418,112; hence 32767, not 32768).
+# Each lane of the int32 sums keeps to one weight block, so the block's float scale multiplies its lanes:
+# - K-quants: a unit is a 256-weight super-block, whose integer sub-block scales are already in wq: wvec[u]
+#   is its float16 d in every lane.
+# - 32-weight blocks (Q4_0, Q4_1, Q8_0): a unit is 2 blocks, whose columns wq and xq hold interleaved (see
+#   interleaved_column) so that lanes 0..7 of its sums belong to the first block and 8..15 to the second:
+#   the float conversion and scaling are paid once per 64 weights, not per 32-weight block (as a first
+#   version did, which lost to the float kernel everywhere but at one row). 4-block units halve that again,
+#   but unpacking their interleave cost more than it saved (measured on AVX2).
+#
+# int32 cannot overflow: |wq| <= 4096 (Q6_K: 32 * 128), and each of the 16 lanes sums 16 of a unit's 256
+# products: at most 16 * 4096 * 32767 < 2^31 (2,147,418,112; hence 32767, not 32768). Q8_0's units: 4
+# products per lane of |wq| <= 128.
 
 XQ_MAX = np.float32(32767.0)
+K_UNIT, BLOCK32_UNIT = 256, 64  # columns of a unit
 
 
 @njit(inline="always", **COMPILE)
-def unpack_q4_k(d, dmin, scales, qs, r, wq, wscale, wmin):
+def interleaved_column(p):
+    """The column at position p of a unit of two 32-weight blocks as wq and xq hold it: each 32-lane operand
+    takes 16 columns of block 0, then the same 16 of block 1 (Q4's natural order: low nibbles, high nibbles)."""
+    return ((p & 16) << 1) | ((p & 32) >> 1) | (p & 15)
+
+
+@njit(inline="always", **COMPILE)
+def unpack_q4_k(d, dmin, scales, qs, r, wq, wvec, wmin):
     # Run s of 32 qs bytes: low nibbles are sub-block 2s, high nibbles 2s + 1 (see row_q4_k).
     nb = qs.shape[1]
     for b in range(nb):
-        wscale[b] = f16(d[r, b])
+        block_scale = f16(d[r, b])
+        for lane in range(16):
+            wvec[b, lane] = block_scale
         for s in range(4):
             packed = simd.load_bytes(qs, (r * nb + b) * 128 + 32 * s)  # 32 bytes -> [32] int16
             simd.store_i16(wq, 256 * b + 64 * s, simd.mul_i16(simd.and_i16(packed, 15), scales[r, b, 2 * s]))
@@ -390,11 +412,13 @@ def unpack_q4_k(d, dmin, scales, qs, r, wq, wscale, wmin):
 
 
 @njit(inline="always", **COMPILE)
-def unpack_q6_k(d, scales, qs, qh, r, wq, wscale):
+def unpack_q6_k(d, scales, qs, qh, r, wq, wvec):
     # Weights 128 h + 32 p + j: nibble of qs bytes A (p = 0, 2) or B (p = 1, 3), two bits of qh (see row_q6_k).
     nb = qs.shape[1]
     for b in range(nb):
-        wscale[b] = f16(d[r, b])
+        block_scale = f16(d[r, b])
+        for lane in range(16):
+            wvec[b, lane] = block_scale
         for h in range(2):
             low_at, high_at = (r * nb + b) * 128 + 64 * h, (r * nb + b) * 64 + 32 * h
             a, c, high = simd.load_bytes(qs, low_at), simd.load_bytes(qs, low_at + 32), simd.load_bytes(qh, high_at)
@@ -412,24 +436,51 @@ def unpack_q6_k(d, scales, qs, qh, r, wq, wscale):
 
 
 @njit(inline="always", **COMPILE)
-def unpack_int_row(code, d, dmin, scales, qs, qh, r, wq, wscale, wmin):
-    if code == Q4_K:
-        unpack_q4_k(d, dmin, scales, qs, r, wq, wscale, wmin)
-    else:
-        unpack_q6_k(d, scales, qs, qh, r, wq, wscale)
+def unpack_block32(code, d, dmin, qs, r, wq, wvec, wmin):
+    # Unit u is blocks 2u, 2u + 1 (see interleaved_column). Q4's 32 bytes of the two hold the first operand in
+    # their low nibbles and the second in their high ones; Q8_0's operands are bytes 0..15 and 16..31 of each.
+    nb, size = qs.shape[1], qs.shape[2]
+    for u in range(wvec.shape[0]):
+        low_scale, high_scale = f16(d[r, 2 * u]), f16(d[r, 2 * u + 1])
+        for lane in range(8):
+            wvec[u, lane], wvec[u, 8 + lane] = low_scale, high_scale
+        at = (r * nb + 2 * u) * size
+        if code == Q8_0:
+            for k in range(2):
+                quants = simd.load_pieces_signed(qs, at + 16 * k, at + 16 * k + 8, at + 32 + 16 * k, at + 40 + 16 * k)
+                simd.store_i16(wq, BLOCK32_UNIT * u + 32 * k, quants)
+            continue
+        packed = simd.load_bytes(qs, at)  # 32 bytes -> [32] int16
+        low, high = simd.and_i16(packed, 15), simd.shr_i16(packed, 4)
+        if code == Q4_0:
+            low, high = simd.sub_i16(low, 8), simd.sub_i16(high, 8)
+        simd.store_i16(wq, BLOCK32_UNIT * u, low)
+        simd.store_i16(wq, BLOCK32_UNIT * u + 32, high)
+    if code == Q4_1:
+        for b in range(nb):
+            wmin[b] = f16(dmin[r, b])
 
 
 @njit(inline="always", **COMPILE)
-def int_dot(wq, wscale, wmin, xq, xscale, xsum, t):
+def unpack_int_row(code, d, dmin, scales, qs, qh, r, wq, wvec, wmin):
+    if code == Q4_K:
+        unpack_q4_k(d, dmin, scales, qs, r, wq, wvec, wmin)
+    elif code == Q6_K:
+        unpack_q6_k(d, scales, qs, qh, r, wq, wvec)
+    else:
+        unpack_block32(code, d, dmin, qs, r, wq, wvec, wmin)
+
+
+@njit(inline="always", **COMPILE)
+def int_dot(wq, wvec, wmin, xq, xscale, xsum, t, unit):
     """Unpacked row . row t of the quantized x (see above)."""
     cols = xq.shape[1]
-    group = cols // wscale.size
     acc = simd.zero_f32()
-    for g in range(wscale.size):
+    for u in range(wvec.shape[0]):
         products = simd.zero_i32()
-        for at in range(g * group, (g + 1) * group, 32):
+        for at in range(u * unit, min(cols, (u + 1) * unit), 32):
             products = simd.dot_pairs(products, simd.load_i16(wq, at), simd.load_i16(xq, t * cols + at))
-        acc = simd.add_scaled(acc, products, wscale[g] * xscale[t, g])
+        acc = simd.add_scaled(acc, products, simd.load_f32(wvec, 16 * u), xscale[t, u])
     total = simd.lane_sum(acc)
     for k in range(wmin.size):
         total += wmin[k] * xsum[t, k]
@@ -437,16 +488,15 @@ def int_dot(wq, wscale, wmin, xq, xscale, xsum, t):
 
 
 @njit(inline="always", **COMPILE)
-def int_dot_2x4(wq, wscale, wmin, xq, xscale, xsum, t, out, r):
+def int_dot_2x4(wq, wvec, wmin, xq, xscale, xsum, t, out, r, unit):
     """out[t:t+4, r:r+2] = int_dot of unpacked rows wq[0], wq[1] with rows t..t+3 of x: each load of x serves
     two weight rows and each load of a weight row four rows of x (8 accumulators stay in registers)."""
     cols = xq.shape[1]
-    groups = wscale.shape[1]
-    group = cols // groups
+    units = wvec.shape[1]
     a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = simd.zero_f32()
-    for g in range(groups):
+    for u in range(units):
         p00 = p01 = p02 = p03 = p10 = p11 = p12 = p13 = simd.zero_i32()
-        for at in range(g * group, (g + 1) * group, 32):
+        for at in range(u * unit, min(cols, (u + 1) * unit), 32):
             w0, w1 = simd.load_i16(wq, at), simd.load_i16(wq, cols + at)
             x0 = simd.load_i16(xq, t * cols + at)
             p00, p10 = simd.dot_pairs(p00, w0, x0), simd.dot_pairs(p10, w1, x0)
@@ -456,11 +506,11 @@ def int_dot_2x4(wq, wscale, wmin, xq, xscale, xsum, t, out, r):
             p02, p12 = simd.dot_pairs(p02, w0, x2), simd.dot_pairs(p12, w1, x2)
             x3 = simd.load_i16(xq, (t + 3) * cols + at)
             p03, p13 = simd.dot_pairs(p03, w0, x3), simd.dot_pairs(p13, w1, x3)
-        s0, s1 = wscale[0, g], wscale[1, g]
-        a00, a10 = simd.add_scaled(a00, p00, s0 * xscale[t, g]), simd.add_scaled(a10, p10, s1 * xscale[t, g])
-        a01, a11 = simd.add_scaled(a01, p01, s0 * xscale[t + 1, g]), simd.add_scaled(a11, p11, s1 * xscale[t + 1, g])
-        a02, a12 = simd.add_scaled(a02, p02, s0 * xscale[t + 2, g]), simd.add_scaled(a12, p12, s1 * xscale[t + 2, g])
-        a03, a13 = simd.add_scaled(a03, p03, s0 * xscale[t + 3, g]), simd.add_scaled(a13, p13, s1 * xscale[t + 3, g])
+        s0, s1 = simd.load_f32(wvec, 16 * u), simd.load_f32(wvec, 16 * (units + u))
+        a00, a10 = simd.add_scaled(a00, p00, s0, xscale[t, u]), simd.add_scaled(a10, p10, s1, xscale[t, u])
+        a01, a11 = simd.add_scaled(a01, p01, s0, xscale[t + 1, u]), simd.add_scaled(a11, p11, s1, xscale[t + 1, u])
+        a02, a12 = simd.add_scaled(a02, p02, s0, xscale[t + 2, u]), simd.add_scaled(a12, p12, s1, xscale[t + 2, u])
+        a03, a13 = simd.add_scaled(a03, p03, s0, xscale[t + 3, u]), simd.add_scaled(a13, p13, s1, xscale[t + 3, u])
     for k, (b0, b1, b2, b3) in enumerate(((a00, a01, a02, a03), (a10, a11, a12, a13))):
         m0 = m1 = m2 = m3 = F32_ZERO
         for j in range(wmin.shape[1]):
@@ -473,19 +523,24 @@ def int_dot_2x4(wq, wscale, wmin, xq, xscale, xsum, t, out, r):
 
 
 @njit(fastmath=True, **COMPILE)
-def quantize_activations(x, group, xq, xscale, xsum):
-    """x [T, cols] -> xq int16 [T, cols] with x ~ xq * xscale per group of columns, and xsum [T, cols / 32]
-    the sums of x's 32-column blocks (for the weights' minimums)."""
+def quantize_activations(x, unit, interleaved, xq, xscale, xsum):
+    """x [T, cols] -> xq int16 [T, cols] with x ~ xq * xscale per unit of columns (in interleaved_column's
+    order when `interleaved`), and xsum [T, cols / 32] the sums of x's 32-column blocks (for the minimums)."""
     steps, cols = x.shape
     for t in range(steps):
-        for g in range(cols // group):
+        for u in range(xscale.shape[1]):
+            start, stop = u * unit, min(cols, (u + 1) * unit)
             largest = F32_ZERO
-            for j in range(g * group, (g + 1) * group):
+            for j in range(start, stop):
                 largest = max(largest, abs(x[t, j]))
             inverse = XQ_MAX / largest if largest > 0 else F32_ZERO
-            xscale[t, g] = largest / XQ_MAX
-            for j in range(g * group, (g + 1) * group):
-                xq[t, j] = np.int16(np.rint(x[t, j] * inverse))
+            xscale[t, u] = largest / XQ_MAX
+            if interleaved:
+                for p in range(stop - start):
+                    xq[t, start + p] = np.int16(np.rint(x[t, start + interleaved_column(p)] * inverse))
+            else:
+                for j in range(start, stop):
+                    xq[t, j] = np.int16(np.rint(x[t, j] * inverse))
         for k in range(cols // 32):
             total = F32_ZERO
             for j in range(32 * k, 32 * k + 32):
@@ -495,31 +550,33 @@ def quantize_activations(x, group, xq, xscale, xsum):
 
 @njit(parallel=True, fastmath=True, **COMPILE)
 def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
-    """out [T, rows] = x [T, cols] @ W.T for small T and INT_DOT_TYPES: each row is unpacked once into an
-    int16 scratch that stays in L1, then dotted with every row of the quantized x."""
+    """out [T, rows] = x [T, cols] @ W.T for small T and the types of INT_DOT_MAX_STEPS: each row is unpacked
+    once into an int16 scratch that stays in L1, then dotted with every row of the quantized x."""
     rows, (steps, cols) = qs.shape[0], x.shape
-    group = 256
-    n_mins = cols // 32 if code == Q4_K else 0
+    k_quant = code == Q4_K or code == Q6_K
+    unit = K_UNIT if k_quant else BLOCK32_UNIT
+    units = (cols + unit - 1) // unit
+    n_mins = cols // 32 if code == Q4_K or code == Q4_1 else 0
     xq = np.empty((steps, cols), np.int16)  # [T, cols]
-    xscale = np.empty((steps, cols // group), np.float32)  # [T, groups]
+    xscale = np.empty((steps, units), np.float32)  # [T, units]
     xsum = np.empty((steps, cols // 32), np.float32)  # [T, cols / 32]
-    quantize_activations(x, group, xq, xscale, xsum)
+    quantize_activations(x, unit, not k_quant, xq, xscale, xsum)
     for chunk in prange(n_chunks):
         # Two rows unpacked at a time: from T = 4 on, int_dot_2x4 reads each of them once per four rows of x.
         wq = np.empty((2, cols), np.int16)  # [2, cols]
-        wscale = np.empty((2, cols // group), np.float32)  # [2, groups]
+        wvec = np.empty((2, units, 16), np.float32)  # [2, units, lanes]
         wmin = np.empty((2, n_mins), np.float32)  # [2, cols / 32] or [2, 0]
         stop = (chunk + 1) * rows // n_chunks
         for r in range(chunk * rows // n_chunks, stop, 2):
             pair = min(2, stop - r)
             for k in range(pair):
-                unpack_int_row(code, d, dmin, scales, qs, qh, r + k, wq[k], wscale[k], wmin[k])
+                unpack_int_row(code, d, dmin, scales, qs, qh, r + k, wq[k], wvec[k], wmin[k])
             quads = steps - steps % 4 if pair == 2 else 0
             for t in range(0, quads, 4):
-                int_dot_2x4(wq, wscale, wmin, xq, xscale, xsum, t, out, r)
+                int_dot_2x4(wq, wvec, wmin, xq, xscale, xsum, t, out, r, unit)
             for k in range(pair):
                 for t in range(quads, steps):
-                    out[t, r + k] = int_dot(wq[k], wscale[k], wmin[k], xq, xscale, xsum, t)
+                    out[t, r + k] = int_dot(wq[k], wvec[k], wmin[k], xq, xscale, xsum, t, unit)
 
 
 # --- drivers --------------------------------------------------------------------------------------
@@ -597,11 +654,16 @@ def matmul(x, w: QuantMatrix):
         # numba's thread count is per calling thread: a worker thread would start with the whole pool.
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
-        kernel = int_dot_kernel if w.qtype in INT_DOT_TYPES else few_rows_kernel
+        kernel = int_dot_kernel if x.shape[0] <= int_dot_steps(w) else few_rows_kernel
         kernel(*arrays(w), x, out, min(w.rows, 4 * THREADS))
         return out
     prefill_matmul(x, w, out)
     return out
+
+
+def int_dot_steps(w):
+    """Up to how many rows of x matmul multiplies w by integer dots (0: never)."""
+    return INT_DOT_MAX_STEPS.get(w.qtype, 0) if w.cols % BLOCK32_UNIT == 0 else 0
 
 
 def prefill_matmul(x, w, out):
