@@ -239,12 +239,7 @@ def do_release_abandoned_jobs(node_name=None, messages_lost=False):
     owned = Job.objects.exclude(stage__in=Job.FINAL_STAGES).exclude(owner="")
     if node_name:
         owned = owned.filter(owner__startswith=f"{node_name}:")
-    released = [
-        (job.pk, job.stage)
-        for job in owned.only("pk", "stage", "owner", "heartbeat_at")
-        if holder_is_dead(job.owner, job.heartbeat_at)
-        and Job.objects.filter(pk=job.pk, owner=job.owner).update(owner="") == 1
-    ]
+    released = [(job.pk, job.stage) for job in owned.only("pk", "stage", "owner", "heartbeat_at") if released_from_dead(job)]
     if node_name is None:
         waiting = Job.objects.exclude(stage__in=Job.FINAL_STAGES).filter(owner="")
         if not messages_lost:
@@ -254,6 +249,25 @@ def do_release_abandoned_jobs(node_name=None, messages_lost=False):
         Job.objects.filter(pk__in=[job_id for job_id, _ in resent], owner="").update(updated_at=timezone.now())
         released += resent
     return released
+
+
+def released_from_dead(job):
+    """Hand back the job (an unfinished one with an owner) when its owner died; True when this call did."""
+    return holder_is_dead(job.owner, job.heartbeat_at) and Job.objects.filter(pk=job.pk, owner=job.owner).update(owner="") == 1
+
+
+def do_take_back_jobs_of_source(source_id):
+    """The source's unfinished jobs that no live process holds, a dead owner's ones handed back, in the order
+    they were discovered: [(job_id, stage)], for `ingest --inline` to run here. Without it, a second run after
+    an interrupted one (Ctrl-C, a crash) would leave them waiting for a worker the inline command does not need.
+    A job a live worker holds stays its own; one waiting for a worker's task message may be run by both, and
+    its steps' claims make that harmless."""
+    unfinished = Job.objects.filter(video__sources=source_id).exclude(stage__in=Job.FINAL_STAGES).order_by("pk")
+    return [
+        (job.pk, job.stage)
+        for job in unfinished.only("pk", "stage", "owner", "heartbeat_at")
+        if not job.owner or released_from_dead(job)
+    ]
 
 
 def do_release_lost_summaries(messages_lost=False):

@@ -43,9 +43,15 @@ class Command(BaseCommand):
         if inline:
             embedded_redis = redis_for_inline_work()
             try:
+                # The new videos and those an earlier run left unfinished (interrupted, or sent to workers that
+                # never took them), unless a live process holds them.
+                steps = services.do_take_back_jobs_of_source(source.pk)
+                if resumed := [job_id for job_id, _ in steps if job_id not in job_ids]:
+                    self.stdout.write(f"{len(resumed)} video(s) left unfinished before: taken up here")
+                job_ids += resumed
                 with ProgressBar(self.stdout, source.pk):
-                    for job_id in job_ids:
-                        tasks.run_here(tasks.transcribe_video, job_id)
+                    for job_id, stage in steps:
+                        tasks.run_here(tasks.send_step, job_id, stage)  # the step its stage is at, run here
             finally:
                 if embedded_redis is not None:
                     embedded_redis.terminate()
@@ -64,7 +70,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(summary, ensure_ascii=False))
         failed = [job for job in jobs if job.stage == job.FAILED and job.pk in job_ids]
         if failed:
-            raise CommandError(f"{len(failed)} of {len(job_ids)} new video(s) failed; the first: {failed[0].video}: {failed[0].error}")
+            raise CommandError(f"{len(failed)} of {len(job_ids)} video(s) failed; the first: {failed[0].video}: {failed[0].error}")
 
 
 def redis_for_inline_work():
