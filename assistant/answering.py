@@ -1,5 +1,7 @@
-"""Grounded answers: retrieve passages, prompt the model with numbered sources, stream its answer, then
-check its citations and resolve each [n] to the second of the video whose words support it best.
+"""Grounded answers: retrieve passages, prompt the model with numbered sources, stream its answer a sentence at
+a time once each is checked (said once, its citations naming passages that were given), and resolve each [n] to
+the second of the video whose words support it best. What is streamed is what is stored and returned: the
+dashboard, `ask` and /v1, streamed or not, all read the answer by iterating a GroundedAnswer.
 
 Whether to answer is retrieval's decision alone: a question with relevant passages is answered from them, one
 without is "not covered". The model is not asked to judge relevance (a small one refuses what retrieval found).
@@ -11,10 +13,12 @@ import time
 from urllib.parse import urlsplit
 
 import numpy as np
+from django.utils import translation
 
 from ingest import retrieval
 from assistant.generation import DEFAULT_MAX_TOKENS, answering_model
 from ingest.embedding import embed_texts
+from ingest.models import Video
 from inference.core.sampling import SamplingParams
 from inference.models import ModelMark
 from inference.selectors import serving_model
@@ -47,7 +51,7 @@ SENTENCE_ENDS = ".!?。！？"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
 YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
 
-# The language of a question, told by its script; text in Latin letters is taken for English.
+# The language of a question, told by its script; text in Latin letters is taken for English (see answer_language).
 KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -81,7 +85,8 @@ ENGLISH_ONLY_NOTICE = {
 
 
 def question_language(text):
-    """"ja", "ko", "zh" or "en": kana make Japanese, Hangul Korean, Han characters alone Chinese."""
+    """"ja", "ko", "zh" or "en" by the script alone: kana make Japanese, Hangul Korean, Han characters alone
+    Chinese (answer_language settles those for a question)."""
     if KANA.search(text):
         return "ja"
     if HANGUL.search(text):
@@ -89,6 +94,20 @@ def question_language(text):
     if HAN.search(text):
         return "zh"
     return "en"
+
+
+def answer_language(question, interface_language):
+    """The language to answer the question in: always one of LANGUAGE_NAMES' or English, each with its notices.
+
+    A question in ideographs alone (「会議室予約方法」, 「社長名前」) is written the same way in Japanese and in
+    Chinese, and a few characters hold nothing else to tell them apart. Kotatsu is for a Japanese team, so such a
+    question is Japanese when the asker's interface speaks Japanese or the knowledge base holds a talk spoken in
+    Japanese, and Chinese only when neither does: a Japanese employee is never answered, or refused, in Chinese.
+    Any kana make a question Japanese whatever the rest."""
+    language = question_language(question)
+    if language == "zh" and ((interface_language or "").startswith("ja") or Video.objects.filter(language="ja").exists()):
+        return "ja"
+    return language
 
 
 def link_at(url, second):
@@ -127,16 +146,18 @@ def grounded_sampling_params(temperature=0.0, copied_ids=()):
 
 
 class GroundedAnswer:
-    """Iterate for text deltas; afterwards text (its citations checked), sources, ttft_s and token counts are set.
+    """Iterate for the answer's checked sentences (or its one notice); afterwards text (what was streamed,
+    joined), sources, ttft_s (when the model's first token came) and token counts are set.
 
     Retrieval happens on construction, so a prompt over the window fails before anything is streamed.
+    interface_language: the asker's ("ja", "en"), by default the language active for the request.
     """
 
     def __init__(self, question, history=(), filters=retrieval.Filters(), model_name=None,
-                 max_tokens=DEFAULT_MAX_TOKENS, temperature=0.0):
+                 max_tokens=DEFAULT_MAX_TOKENS, temperature=0.0, interface_language=None):
         self.started = time.perf_counter()
         self.question = question
-        self.language = question_language(question)
+        self.language = answer_language(question, interface_language or translation.get_language())
         self.model_name = model_name or serving_model(ModelMark.ANSWERS)
         self.model = answering_model(self.model_name)
         self.history = recent_history(list(history), self.model)
@@ -181,15 +202,20 @@ class GroundedAnswer:
         return self.stream.finish_reason if self.stream else "stop"
 
     def __iter__(self):
-        for delta in self.stream if self.stream else [self.notice]:
+        if not self.stream:
+            self.ttft_s = time.perf_counter() - self.started
+            self.text, self.sources = self.notice, cited_sources(self.question, "", self.passages)
+            yield self.notice
+            return
+        check = AnswerCheck(self.question, self.passages)
+        yield from checked_sentences(self.timed(self.stream), check)
+        self.text, self.sources = check.text, check.evidence.sources(check.text)
+
+    def timed(self, deltas):
+        for delta in deltas:
             if self.ttft_s is None:
                 self.ttft_s = time.perf_counter() - self.started
-            self.text += delta
             yield delta
-        if self.stream:
-            self.text, self.sources = checked_answer(self.question, tidied(self.text), self.passages)
-        else:
-            self.sources = cited_sources(self.question, "", self.passages)
 
 
 def warm_up():
@@ -234,22 +260,6 @@ def passage_with(passage, segments):
     return dataclasses.replace(passage, segments=segments, start_s=segments[0]["start"], end_s=segments[-1]["end"])
 
 
-def tidied(text):
-    """The answer up to its last finished sentence, each sentence once: what came after the last one was cut by
-    the token limit or by the stop on a repeat (SamplingParams.stop_repeated_ngram), and a sentence said again
-    is a loop too short for that stop. An answer without a finished sentence stays as it is."""
-    original = sentences = sentences_of(text)
-    if len(sentences) > 1 and not sentences[-1].rstrip().endswith(tuple(SENTENCE_ENDS)):
-        sentences = sentences[:-1]
-    kept, said = [], set()
-    for sentence in sentences:
-        words = " ".join(retrieval.tokenize(CITATION.sub("", sentence)))
-        if words not in said or not words:
-            kept.append(sentence)
-            said.add(words)
-    return text if kept == original else "".join(kept).rstrip()
-
-
 def sentences_of(text):
     """The text cut after each sentence end, every piece keeping its spacing: "".join() gives the text back."""
     pieces, start = [], 0
@@ -262,27 +272,67 @@ def sentences_of(text):
     return pieces
 
 
-def checked_answer(question, answer, passages):
-    """(answer, sources): every citation [n] names a passage given to the model. A sentence citing a number
-    that was not given, or nothing, is cited to the passage that best supports it; then each passage's source
-    points at the segment that best supports the sentences citing it."""
-    evidence = Evidence(question, passages)
-    sentences = sentences_of(answer)
-    if not sentences:
-        return answer, evidence.sources(answer)
-    sentence_vectors = embed_texts([CITATION.sub("", sentence) for sentence in sentences])  # [N, D]
-    repaired = []
-    for sentence, sentence_vector in zip(sentences, sentence_vectors):
+def checked_sentences(deltas, check):
+    """The generated text deltas as the sentences `check` (an AnswerCheck) lets through, each as soon as it is
+    finished: when the next one has begun, so its spacing is settled; the rest when generation stops."""
+    pending = ""  # generated, not yet sent: the sentence being written
+    for delta in deltas:
+        *finished, pending = sentences_of(pending + delta) or [""]
+        for sentence in finished:
+            if checked := check.take(sentence):
+                yield checked
+    if checked := check.finish(pending):
+        yield checked
+
+
+class AnswerCheck:
+    """The model's answer checked a finished sentence at a time, so each can be streamed as soon as it passes.
+
+    A sentence said again is dropped (a loop too short for SamplingParams.stop_repeated_ngram), and so is the
+    unfinished last one, cut by the token limit or by that stop, unless the answer has no finished sentence.
+    Every kept sentence's citations name passages that were given (see `cited`). The spacing after a sentence
+    is sent with the next one, so the streamed text never ends in spaces and `text` is exactly what was sent."""
+
+    def __init__(self, question, passages):
+        self.evidence = Evidence(question, passages)
+        self.said = set()
+        self.spacing = ""
+        self.text = ""
+        self.finished_any = False
+
+    def take(self, sentence):
+        """The finished sentence's checked text to send, or "" when it repeats one already sent."""
+        self.finished_any = True
+        words = " ".join(retrieval.tokenize(CITATION.sub("", sentence)))
+        if words and words in self.said:
+            return ""
+        self.said.add(words)
+        body = sentence.rstrip()
+        if not body:
+            self.spacing += sentence
+            return ""
+        checked = self.spacing + self.cited(body)
+        self.spacing = sentence[len(body):]
+        self.text += checked
+        return checked
+
+    def finish(self, tail):
+        """What to send of the text left when generation stopped."""
+        if tail.strip() and (tail.rstrip().endswith(tuple(SENTENCE_ENDS)) or not self.finished_any):
+            return self.take(tail)
+        return ""
+
+    def cited(self, sentence):
+        """The sentence with its citations checked: a number not given is dropped, and a sentence left citing
+        nothing is cited to the passage whose segments best support it."""
+        passages = self.evidence.passages
         kept = CITATION.sub(lambda match: match.group(0) if 1 <= int(match.group(1)) <= len(passages) else "", sentence)
         body = CITATION.sub("", kept)
         if CITATION.search(kept) or not body.strip(" \n" + SENTENCE_ENDS):
-            repaired.append(kept)
-            continue
-        support = evidence.support(body, sentence_vector[None, :], range(len(evidence.segments)))
+            return kept
+        support = self.evidence.support(body, embed_texts([body]), range(len(self.evidence.segments)))
         trailing = body[len(body.rstrip()):]
-        repaired.append(cite_sentence(body.rstrip(), evidence.owners[int(np.argmax(support))]) + trailing)
-    text = "".join(repaired)
-    return text, evidence.sources(text)
+        return cite_sentence(body.rstrip(), self.evidence.owners[int(np.argmax(support))]) + trailing
 
 
 def cited_sources(question, answer, passages):

@@ -22,7 +22,7 @@ from assistant.answering import GROUNDED_MODEL, GroundedAnswer
 from assistant.generation import DEFAULT_MAX_TOKENS, PromptTooLong, chat_model, sampling_params
 from assistant.middleware import DATABASE_UNAVAILABLE
 from ingest.embedding import active_embedding_model, embed_texts, encoder
-from assistant.selectors import catalog_model_kinds, get_api_key
+from assistant.selectors import catalog_model_kinds, chosen_language, get_api_key
 from assistant.services import do_touch_api_key
 from assistant.streaming import iterate_in_thread, sse_event
 from inference.selectors import llm_statuses
@@ -186,7 +186,7 @@ def encode_vector(vector, encoding):
 
 @api_endpoint("POST")
 async def chat_completions(request):
-    chat = await sync_to_async(ChatRequest.from_body)(json_body(request))
+    chat = await sync_to_async(ChatRequest.from_body)(json_body(request), request.api_user)
     events = iterate_in_thread(chat.produce)
     try:
         completion = await anext(events)
@@ -197,6 +197,7 @@ async def chat_completions(request):
             chat.sse(completion, events), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
     try:
+        # A grounded answer's deltas are its checked sentences: joined, the same text a stream sends.
         content = "".join([delta async for delta in events])
     except Exception as error:
         logger.exception("chat completion %s failed", chat.id)
@@ -207,14 +208,14 @@ async def chat_completions(request):
 class ChatRequest:
     """A validated chat completion request: "kotatsu" answers from the knowledge base, an LLM name chats."""
 
-    def __init__(self, model, messages, max_tokens, temperature, stream, include_usage):
-        self.model, self.messages, self.max_tokens = model, messages, max_tokens
+    def __init__(self, model, messages, max_tokens, temperature, stream, include_usage, user):
+        self.model, self.messages, self.max_tokens, self.user = model, messages, max_tokens, user
         self.temperature, self.stream, self.include_usage = temperature, stream, include_usage
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
 
     @classmethod
-    def from_body(cls, body):
+    def from_body(cls, body, user):
         model = requested_model(body)
         if model != GROUNDED_MODEL:
             kinds = catalog_model_kinds()
@@ -231,14 +232,16 @@ class ChatRequest:
             raise ApiError(400, "temperature must be a number between 0 and 2.", param="temperature")
         stream_options = body.get("stream_options") or {}
         return cls(model, chat_messages(body.get("messages")), max_tokens, float(temperature),
-                   bool(body.get("stream")), bool(stream_options.get("include_usage")))
+                   bool(body.get("stream")), bool(stream_options.get("include_usage")), user)
 
     def produce(self, emit):
         if self.model == GROUNDED_MODEL:
             *history, question = self.messages
             history = [message for message in history if message["role"] != "system"]
+            # The key's owner's interface language, else the request's (Accept-Language): see answer_language.
+            language = chosen_language(self.user)
             completion = GroundedAnswer(question["content"], history, max_tokens=self.max_tokens,
-                                        temperature=self.temperature)
+                                        temperature=self.temperature, interface_language=language or None)
         else:
             completion = chat_model(self.model).stream_chat(self.messages, self.max_tokens,
                                                             sampling_params(self.temperature))

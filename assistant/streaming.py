@@ -1,7 +1,9 @@
 """Serving a blocking generation as server-sent events from async views (ASGI).
 
 The generation runs in its own thread so that the event loop keeps serving other requests; a client that
-disconnects stops it at the next token. Django's StreamingHttpResponse needs an async iterator under ASGI:
+disconnects stops it at the next token. The thread speaks the request's language (Django activates it per
+request, and a new thread starts with none): a grounded answer decides its language with it, and the HTML
+rendered for the answer is in it. Django's StreamingHttpResponse needs an async iterator under ASGI:
 a sync one would be read to the end before the first byte is sent.
 """
 import asyncio
@@ -9,6 +11,7 @@ import json
 import threading
 
 from django.db import connections
+from django.utils import translation
 
 _DONE = object()
 
@@ -18,6 +21,7 @@ async def iterate_in_thread(produce):
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue()
     stop = threading.Event()
+    language = translation.get_language()
 
     def emit(value):
         if stop.is_set():
@@ -27,7 +31,8 @@ async def iterate_in_thread(produce):
     def run():
         error = None
         try:
-            produce(emit)
+            with translation.override(language):
+                produce(emit)
         except GeneratorExit:
             pass
         except Exception as raised:

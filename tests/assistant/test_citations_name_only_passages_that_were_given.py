@@ -4,11 +4,18 @@ import re
 
 import pytest
 
-from assistant.answering import checked_answer
+from assistant.answering import AnswerCheck, checked_sentences
 from ingest.retrieval import retrieve
 
 pytestmark = pytest.mark.django_db
 QUESTION = "Where is the fire extinguisher and where is the first aid kit?"
+
+
+def checked_answer(question, answer, passages):
+    """The answer as it is sent once checked (here all at once, as one delta), and its sources."""
+    check = AnswerCheck(question, passages)
+    text = "".join(checked_sentences([answer], check))
+    return text, check.evidence.sources(text)
 
 
 def test_a_citation_of_a_passage_that_was_not_given_is_replaced_by_the_one_that_supports_the_sentence(knowledge):

@@ -39,7 +39,8 @@ def test_a_streamed_answer_arrives_in_chunks_and_the_last_carries_the_sources(se
     )
     chunks = list(stream)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    assert text.strip() and len([chunk for chunk in chunks if chunk.choices and chunk.choices[0].delta.content]) > 1
+    # Content comes a checked sentence at a time (the unfinished one cut by max_tokens is sent when it is all).
+    assert text.strip() and [chunk for chunk in chunks if chunk.choices and chunk.choices[0].delta.content]
     finished = [chunk for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
     assert finished[-1].model_extra["sources"][0]["video_id"] == served_knowledge["sales"].pk
     assert chunks[-1].usage.completion_tokens > 0
