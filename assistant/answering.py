@@ -7,6 +7,7 @@ Whether to answer is retrieval's decision alone: a question with relevant passag
 without is "not covered". The model is not asked to judge relevance (a small one refuses what retrieval found).
 """
 import dataclasses
+import functools
 import math
 import re
 import time
@@ -294,7 +295,7 @@ class AnswerCheck:
     is sent with the next one, so the streamed text never ends in spaces and `text` is exactly what was sent."""
 
     def __init__(self, question, passages):
-        self.evidence = Evidence(question, passages)
+        self.question, self.passages = question, passages
         self.said = set()
         self.spacing = ""
         self.text = ""
@@ -316,6 +317,11 @@ class AnswerCheck:
         self.text += checked
         return checked
 
+    @functools.cached_property
+    def evidence(self):
+        # Built when first needed (it embeds every segment given): a sentence citing a given passage is sent without it.
+        return Evidence(self.question, self.passages)
+
     def finish(self, tail):
         """What to send of the text left when generation stopped."""
         if tail.strip() and (tail.rstrip().endswith(tuple(SENTENCE_ENDS)) or not self.finished_any):
@@ -325,8 +331,8 @@ class AnswerCheck:
     def cited(self, sentence):
         """The sentence with its citations checked: a number not given is dropped, and a sentence left citing
         nothing is cited to the passage whose segments best support it."""
-        passages = self.evidence.passages
-        kept = CITATION.sub(lambda match: match.group(0) if 1 <= int(match.group(1)) <= len(passages) else "", sentence)
+        given = len(self.passages)
+        kept = CITATION.sub(lambda match: match.group(0) if 1 <= int(match.group(1)) <= given else "", sentence)
         body = CITATION.sub("", kept)
         if CITATION.search(kept) or not body.strip(" \n" + SENTENCE_ENDS):
             return kept
