@@ -10,19 +10,19 @@ must be said in the video, most of its words too, and it must not loop. A summar
 more by sampling, then replaced by sentences of the transcript (extractive, labelled so on the page); a title
 or topic that fails is replaced by words of the transcript.
 """
-import functools
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import psutil
 from django.utils import timezone
 
 from inference.core.sampling import SamplingParams
-from inference.models import ModelMark
+from inference.models import ModelEntry, ModelMark
 from inference.plumbing.leases import claim_for_this_process
-from inference.selectors import serving_model
+from inference.selectors import profile_memory, serving_model
 from ingest.embedding import embed_texts
 from ingest.models import Video, VideoSummary
 
@@ -48,6 +48,11 @@ GROUNDED_SHARE = 0.5
 STEM = 5
 GREEDY = SamplingParams(repetition_penalty=1.1)
 RETRY = SamplingParams(temperature=0.7, top_p=0.9, repetition_penalty=1.1, seed=15)
+# LLMs none of whose summaries passed the checks on the evaluation talks (bench/summaries.py, bench/RESULTS.md "Video
+# summaries": SmolLM2 named what the videos do not say, kept 0 of 5 titles and no topic). Their videos get the
+# labelled extractive digest at once, not minutes of a worker's generation thrown away.
+NO_GROUNDED_SUMMARIES = frozenset({"smollm2-135m-instruct"})
+GIB = 1024**3
 
 SYSTEM_PROMPT = (
     "You write short, faithful summaries of recorded talks. Use only what the transcript says. "
@@ -103,8 +108,11 @@ def do_summarize_video(video_id, model_name=None):
     video = Video.objects.get(pk=video_id)
     try:
         model_name = model_name or summary_model_name()  # reads the live nodes in Redis
-        digest = write_digest(video.title, video.segments, loaded_engine(model_name), model_name)
-    except Exception as error:  # a model missing from the catalog or too large for this node, a failed generation
+        digest = write_digest(video.title, video.segments, summary_engine(model_name), model_name)
+    except SummaryUnavailable as reason:
+        logger.info("summary of video %s is extractive: %s", video_id, reason)
+        digest = extractive_digest(spoken_segments(video.segments), str(reason), model_name)
+    except Exception as error:  # a model missing from the catalog, a failed generation
         # Written anyway: a summary left claimed by this live process would wait for it forever.
         llm = model_name or "that serves answers"
         logger.warning("summary of video %s: LLM %s unavailable: %s", video_id, llm, error)
@@ -118,18 +126,32 @@ def do_summarize_video(video_id, model_name=None):
 
 def summary_model_name():
     """The LLM that serves grounded answers now (its mark: the admin's or `models use kotatsu`, else
-    KOTATSU_ANSWER_MODEL, else "auto"), so a video is summarized by the best LLM the cluster answers with. The
-    worker loads it whole: one that does not fit this node fails to load and the summary is extractive, saying so."""
+    KOTATSU_ANSWER_MODEL, else "auto"), so a video is summarized by the best LLM the cluster answers with."""
     return serving_model(ModelMark.ANSWERS)
 
 
-@functools.cache
-def loaded_engine(model_name):
-    """This worker's engine of the LLM, loaded once per process (fetched into the model cache if needed)."""
-    from inference.core.engine import Engine
-    from inference.services import do_fetch_model
+class SummaryUnavailable(Exception):
+    """Why this worker does not write the summary with the LLM (the extractive digest says it)."""
 
-    return Engine(do_fetch_model(model_name))
+
+def summary_engine(model_name):
+    """The worker's engine of the LLM. The worker loads it whole, so an LLM that serves answers only spread over
+    several nodes is not loaded on a node with less free memory than it needs (the kernel would kill the worker)."""
+    if model_name in NO_GROUNDED_SUMMARIES:
+        raise SummaryUnavailable(f"{model_name} writes no summary that passes the checks; a larger LLM serving answers writes them")
+    if model_name not in loaded_engines:
+        profile = ModelEntry.objects.filter(name=model_name).values_list("profile", flat=True).first()
+        needed, free = (profile_memory(profile).needed_bytes(1) if profile else 0), psutil.virtual_memory().available
+        if needed > free:
+            raise SummaryUnavailable(f"{model_name} needs {needed / GIB:.2f} GiB whole, this node has {free / GIB:.2f} GiB free")
+        from inference.core.engine import Engine
+        from inference.services import do_fetch_model
+
+        loaded_engines[model_name] = Engine(do_fetch_model(model_name))  # fetched into the model cache if needed
+    return loaded_engines[model_name]
+
+
+loaded_engines = {}  # model name -> Engine: this worker's, loaded once per process
 
 
 def spoken_segments(segments):
@@ -179,18 +201,19 @@ def write_digest(title, segments, engine, model_name):
     return Digest(summary, VideoSummary.ABSTRACTIVE, moments, topics, model_name, "", len(windows), rejected)
 
 
-def extractive_digest(segments, reason):
-    """Without an LLM: the most central sentences, sections titled by their own words, frequent words as topics."""
+def extractive_digest(segments, reason, model=""):
+    """Without an LLM: the most central sentences, sections titled by their own words, frequent words as topics.
+    `model`: the LLM that serves answers but does not write this summary, if that is the reason."""
     texts = [segment["text"].strip() for segment in segments]
     if not texts:
-        return Digest("", VideoSummary.EXTRACTIVE, [], [], fallback_reason=reason)
+        return Digest("", VideoSummary.EXTRACTIVE, [], [], model, fallback_reason=reason)
     vectors = embed_texts(texts)  # [n, d]
     sections = section_starts(vectors)
     moments = [
         {"title": words_of(" ".join(texts[start:end])), "start_s": segments[start]["start"]}
         for start, end in zip(sections, [*sections[1:], len(texts)])
     ]
-    return Digest(extractive_text(texts, vectors), VideoSummary.EXTRACTIVE, moments, extractive_topics(texts),
+    return Digest(extractive_text(texts, vectors), VideoSummary.EXTRACTIVE, moments, extractive_topics(texts), model,
                   fallback_reason=reason)
 
 

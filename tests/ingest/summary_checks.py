@@ -12,7 +12,9 @@ def assert_written_from(summary, video):
     if summary.kind == VideoSummary.ABSTRACTIVE:
         assert grounding_problem(summary.text, transcript) is None and not summary.fallback_reason
     else:
-        assert summary.fallback_reason.startswith("the LLM's summaries failed the checks: "), summary.fallback_reason
+        # SmolLM2 (the tests' LLM) is not asked at all: none of its summaries ever passed (NO_GROUNDED_SUMMARIES).
+        declined = (f"{summary.model} writes no summary that passes the checks", "the LLM's summaries failed the checks: ")
+        assert summary.fallback_reason.startswith(declined), summary.fallback_reason
         leftover = summary.text
         for segment in video.segments:
             leftover = leftover.replace(segment["text"].strip(), "")

@@ -30,24 +30,3 @@ def test_the_summary_llm_follows_the_mark_of_grounded_answers(llm_nodes, setting
     assert summary_model_name() == QWEN
     llm_nodes.leave("gamma")  # two nodes cannot hold the 1.5B
     assert summary_model_name() == SMOLLM2
-
-
-@pytest.mark.slow  # SmolLM2 writes, checks and rewrites the summary, titles and topics: minutes on two busy cores
-@pytest.mark.django_db
-def test_smollm2_writes_the_summary_when_it_serves_answers(settings):
-    ensure_model_catalog()
-    settings.LLM_ANSWER_MODEL = SMOLLM2
-    video = Video.objects.create(
-        extractor="generic", video_id="coffee", url="https://media.example/coffee.mp3", title="Office news",
-        published_at=dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc), segments=timed_segments([
-            "The office coffee machine was repaired on Tuesday by a technician.",
-            "It makes espresso again, so please clean the milk frother after every use.",
-            "New beans from a small roaster in the mountains arrive next week.",
-        ]),
-    )
-
-    assert do_summarize_video(video.pk) is True
-    summary = VideoSummary.objects.get(video=video)
-    # Written by SmolLM2, abstractive or (its summaries refused by the checks) extractive and labelled so.
-    assert summary.model == SMOLLM2 and summary.text
-    assert (summary.kind == VideoSummary.ABSTRACTIVE) == (not summary.fallback_reason)
