@@ -36,7 +36,7 @@ $(INSTALLED): requirements.txt
 up: install
 	$(PY) manage.py up
 
-# Tests marked slow (the 1.5B model killed mid-answer, a killed re-embedding, LLM summaries in a worker) take
+# Tests marked slow (the 1.5B model killed mid-answer, a killed re-embedding, SmolLM2 writing summaries) take
 # minutes each on a 2-core machine: `make test-slow` runs them.
 test: install
 	@$(call ensure_system_packages,$(TEST_PACKAGES))

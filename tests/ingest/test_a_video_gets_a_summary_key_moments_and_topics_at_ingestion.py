@@ -16,13 +16,12 @@ from tests.ingest.summary_checks import assert_written_from
 from tests.ingest.media_site import Episode
 from tests.ingest.talks import LONG_TALK
 
-# Minutes here (whisper, then SmolLM2 writing and rewriting summaries, titles and topics): `make test-slow` runs it.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_an_ingested_talk_has_a_checked_summary_key_moments_at_its_seconds_and_topics(media_site, tiny_whisper, admin_user):
     ensure_model_catalog()
-    # The first eight sentences of the monthly update: three subjects, and an LLM that stays quick on a busy machine.
+    # The first eight sentences of the monthly update: three subjects.
     media_site.add_episode(Episode("office-news", "Office news", LONG_TALK[:8], hours_ago(2)))
     call_command("ingest", media_site.feed_url, "--inline")
 
@@ -36,6 +35,7 @@ def test_an_ingested_talk_has_a_checked_summary_key_moments_at_its_seconds_and_t
     assert 2 <= len(summary.topics) <= 5 and all(0 < len(topic.split()) <= 4 for topic in summary.topics)
 
 
+@pytest.mark.slow  # minutes: SmolLM2 writes, checks and rewrites the notes of each part, the summary, titles and topics
 def test_a_transcript_longer_than_the_context_is_summarized_part_by_part(db):
     ensure_model_catalog()
     engine = Engine(do_fetch_model(DEFAULT_MODEL), context_length=400)

@@ -9,8 +9,7 @@ from ingest.chunking import chunk_segments
 from ingest.models import Chunk, Job, VideoSummary
 from tests.ingest.talks import short_talk
 
-# Slow since summaries are written by the LLM in the worker: it waited over 300 s for one here (make test-slow).
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT_S = 300
 
 
