@@ -61,7 +61,8 @@ def repeats_ngram(generated_ids, n: int) -> bool:
         return False
     tail = list(generated_ids[-n:])
     last = tail[-1]
-    # Scan only the positions where the tail's last token occurs: a few per generated sentence.
+    # One pass over every earlier position; only where the tail's last token stands (a few per sentence) is the
+    # whole n-gram compared.
     return any(
         generated_ids[end] == last and list(generated_ids[end - n + 1 : end + 1]) == tail
         for end in range(n - 1, len(generated_ids) - 1)
