@@ -232,6 +232,13 @@ def row_q8_0(d, qs, r, out):
         SIGNED_BYTES(out, 32 * b + 16, qs, at + 16, 0, qs, 0, 0, 0, scale, F32_ZERO)
 
 
+@njit(inline="always", **COMPILE)
+def k_sub_block(sub):
+    """Where 16-weight sub-block `sub` of a 256-weight Q2_K/Q3_K/Q6_K block lies: (its 128-weight half, its
+    32-weight run p in that half, which 16 of the run), the indices their packed bits are laid out by."""
+    return sub // 8, (sub % 8) // 2, sub % 2
+
+
 @njit(**COMPILE)
 def row_q2_k(d, dmin, scales, qs, r, out):
     # 16 sub-blocks of 16; in each half of 128 weights, bits 2p..2p+1 of its 32 qs bytes are weights
@@ -240,7 +247,7 @@ def row_q2_k(d, dmin, scales, qs, r, out):
     for b in range(nb):
         block_scale, block_min = f16(d[r, b]), f16(dmin[r, b])
         for sub in range(16):
-            half, p, sixteenth = sub // 8, (sub % 8) // 2, sub % 2
+            half, p, sixteenth = k_sub_block(sub)
             packed = scales[r, b, sub]
             scale = block_scale * np.float32(packed & 15)
             minimum = -(block_min * np.float32(packed >> 4))
@@ -256,7 +263,7 @@ def row_q3_k(d, scales, qs, qh, r, out):
     for b in range(nb):
         block_scale = f16(d[r, b])
         for sub in range(16):
-            half, p, sixteenth = sub // 8, (sub % 8) // 2, sub % 2
+            half, p, sixteenth = k_sub_block(sub)
             scale = block_scale * (np.float32(scales[r, b, sub]) - np.float32(32.0))
             at = (r * nb + b) * 64 + 32 * half + 16 * sixteenth
             high_at = (r * nb + b) * 32 + 16 * sixteenth
@@ -302,7 +309,7 @@ def row_q6_k(d, scales, qs, qh, r, out):
     for b in range(nb):
         block_scale = f16(d[r, b])
         for sub in range(16):
-            half, p, sixteenth = sub // 8, (sub % 8) // 2, sub % 2
+            half, p, sixteenth = k_sub_block(sub)
             scale = block_scale * np.float32(np.int8(scales[r, b, sub]))
             at = (r * nb + b) * 128 + 64 * half + 32 * (p % 2) + 16 * sixteenth
             high_at = (r * nb + b) * 64 + 32 * half + 16 * sixteenth
