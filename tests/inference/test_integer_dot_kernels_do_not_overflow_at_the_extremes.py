@@ -1,5 +1,5 @@
 """The integer-dot kernels sum int16 weights times int16 activations in int32: at the largest values a
-Q6_K or Q4_K block can hold, and every activation at its group's maximum, the sums still fit."""
+Q6_K, Q4_K, Q8_0 or Q4_0 block can hold, and every activation at its unit's maximum, the sums still fit."""
 
 import os
 from pathlib import Path
@@ -26,16 +26,21 @@ def extreme_blocks(qtype):
         # ql = qh = 0: q - 32 = -32 everywhere, times int8 scales of -128, d = 1.
         blocks[..., 192:208] = np.int8(-128).view(np.uint8)
         blocks[..., 208:210] = ONE
-    else:
-        # Q4_K: d = 1, dmin = 0, all 6-bit scales 63, all nibbles 15.
+    elif qtype == Q.Q4_K:
+        # d = 1, dmin = 0, all 6-bit scales 63, all nibbles 15.
         blocks[..., 0:2] = ONE
         blocks[..., 4:16] = 0xFF
         blocks[..., 16:144] = 0xFF
+    else:
+        # d = 1 and every quant -128 (Q8_0) or nibble 0, so q - 8 = -8 (Q4_0).
+        blocks[..., 0:2] = ONE
+        blocks[..., 2:] = 0x80 if qtype == Q.Q8_0 else 0x00
     return blocks.reshape(ROWS, -1)
 
 
-@pytest.mark.parametrize("qtype", [Q.Q6_K, Q.Q4_K], ids=lambda t: t.name)
-def test_the_largest_weights_times_the_largest_activations_stay_exact(qtype):
+@pytest.mark.parametrize("qtype", [Q.Q6_K, Q.Q4_K, Q.Q8_0, Q.Q4_0], ids=lambda t: t.name)
+def test_the_largest_weights_times_the_largest_activations_stay_exact(qtype, monkeypatch):
+    monkeypatch.setitem(kernels.INT_DOT_MAX_STEPS, qtype, kernels.FEW_ROWS_MAX)  # integer dots at every T
     w = QuantMatrix.from_gguf_bytes(qtype, (ROWS, COLS), extreme_blocks(qtype))
     for steps in (1, 5, kernels.FEW_ROWS_MAX):
         x = np.full((steps, COLS), -3.0, np.float32)  # [T, cols]: every activation its group's maximum
