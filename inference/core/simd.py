@@ -104,30 +104,25 @@ def vector_storer(vector):
     return store
 
 
-def piece_loader(extend):
-    @intrinsic
-    def load(typingctx, array, at0, at1, at2, at3):
-        """Four runs of 8 bytes from array's flat bytes at0..at3, back to back, extended to int16."""
-        contiguous(array)
+@intrinsic
+def load_pieces_signed(typingctx, array, at0, at1, at2, at3):
+    """Four runs of 8 bytes from array's flat bytes at0..at3, back to back, sign-extended to int16."""
+    contiguous(array)
 
-        def codegen(context, builder, signature, args):
-            pieces = ir.Constant(ir.VectorType(ir.IntType(64), 4), ir.Undefined)
-            for i, at in enumerate(args[1:]):
-                piece = builder.load(element_pointer(context, builder, signature.args[0], args[0], at,
-                                                     ir.IntType(64)), align=1)
-                pieces = builder.insert_element(pieces, piece, ir.Constant(I32, i))
-            return getattr(builder, extend)(builder.bitcast(pieces, ir.VectorType(I8, 32)), I16x32.ir_type)
+    def codegen(context, builder, signature, args):
+        pieces = ir.Constant(ir.VectorType(ir.IntType(64), 4), ir.Undefined)
+        for i, at in enumerate(args[1:]):
+            piece = builder.load(element_pointer(context, builder, signature.args[0], args[0], at, ir.IntType(64)),
+                                 align=1)
+            pieces = builder.insert_element(pieces, piece, ir.Constant(I32, i))
+        return builder.sext(builder.bitcast(pieces, ir.VectorType(I8, 32)), I16x32.ir_type)
 
-        return I16x32(array, types.intp, types.intp, types.intp, types.intp), codegen
-
-    return load
+    return I16x32(array, types.intp, types.intp, types.intp, types.intp), codegen
 
 
 load_i16 = vector_loader(I16x32)
 store_i16 = vector_storer(I16x32)
 load_f32 = vector_loader(F32x16)
-load_pieces = piece_loader("zext")
-load_pieces_signed = piece_loader("sext")
 
 
 # --- int16 lane arithmetic (the scalar is truncated to int16) ------------------------------------------
