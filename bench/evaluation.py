@@ -62,8 +62,12 @@ def main():
     parser.add_argument("--llm", default=",".join(LLMS), help="comma-separated LLMs whose answers are evaluated")
     parser.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval and embedding speed")
     parser.add_argument("--limit", type=int, help="at most this many questions of each direction")
+    parser.add_argument("--skip", type=int, default=0,
+                        help="leave out the first this many questions of each direction (a run cut in two with --limit)")
     parser.add_argument("--directions", default=",".join(DIRECTIONS), help="comma-separated, e.g. EN->EN,JA->EN")
     parser.add_argument("--max-tokens", type=int, help="answer length cap (default: the product's)")
+    parser.add_argument("--system-prompt", help="answer with this system prompt instead of the product's "
+                        "(assistant.answering.SYSTEM_PROMPT): a prompt change measured before it is made")
     parser.add_argument("--whisper", default="whisper-base", help="the English talks' whisper model")
     parser.add_argument("--with-summaries", action="store_true",
                         help="build the knowledge base with the pipeline's LLM summaries (slow; never read here)")
@@ -116,6 +120,8 @@ def run_parent(args):
             else:
                 command += ["--llm", ",".join(args.llms)]
             command += ["--limit", str(args.limit)] if args.limit else []
+            command += ["--skip", str(args.skip)] if args.skip else []
+            command += ["--system-prompt", args.system_prompt] if args.system_prompt else []
             command += ["--max-tokens", str(args.max_tokens)] if args.max_tokens else []
             command += ["--verbose"] if args.verbose else []
             completed = subprocess.run(command, env=env, cwd=PROJECT_DIR)
@@ -249,12 +255,12 @@ def run_child(args):
         (var_dir / "complete").write_text(time.strftime("%Y-%m-%d %H:%M:%S"))
         result["built_now"] = True
     questions = [question for direction in args.direction_list
-                 for question in [q for q in QUESTIONS if q.direction == direction][: args.limit]]
+                 for question in [q for q in QUESTIONS if q.direction == direction][args.skip:][: args.limit]]
     result.update(measure_embedding(embedding))
     result["retrieval"] = evaluate_retrieval(questions, args.verbose)
     result["min_relevance"] = min_relevance(embedding)
     result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
-    result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose) for llm in args.llms}
+    result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose, args.system_prompt) for llm in args.llms}
     args.child_out.write_text(json.dumps(result, ensure_ascii=False))
 
 
@@ -476,9 +482,12 @@ def is_refusal(answer):
     return any(normalized(notice) in text for notice in notices) or any(words in text for words in REFUSAL_WORDS)
 
 
-def evaluate_answers(questions, llm, max_tokens, verbose):
+def evaluate_answers(questions, llm, max_tokens, verbose, system_prompt=None):
+    from assistant import answering
     from assistant.answering import GroundedAnswer
 
+    if system_prompt:
+        answering.SYSTEM_PROMPT = system_prompt
     talks = talk_of_video()
     options = {"max_tokens": max_tokens} if max_tokens else {}
     "".join(GroundedAnswer("Hello?", model_name=llm, **options))  # loads the model
