@@ -25,7 +25,7 @@ def test_bad_items_fail_with_a_reason_and_the_good_one_is_indexed(media_site, ti
     (media_site.root / "article.html").write_text("<html><head><title>Just text</title></head><body><p>No media.</p></body></html>")
     media_site.add_episode(episode("not-media", 3), media_name="article.html")
 
-    with pytest.raises(CommandError, match=r"^3 of 4 new video\(s\) failed"):
+    with pytest.raises(CommandError, match=r"^3 of 4 video\(s\) failed"):
         call_command("ingest", media_site.feed_url, "--inline", "--json")
     jobs = {job["title"]: job for job in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["jobs"]}
 
