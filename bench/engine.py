@@ -198,12 +198,12 @@ def model_path(name_or_path: str) -> Path:
     return path
 
 
-def report(model: Path, ours: dict, llama: dict, reference: dict | None) -> None:
+def report(name: str, model: Path, ours: dict, llama: dict, reference: dict | None) -> None:
     def row(name, value_of, goal):
         values = [value_of(ours), value_of(llama), value_of(reference) if reference else float("nan")]
         print(f"{name:30} {values[0]:10.1f} {values[1]:10.1f} {values[2]:13.1f} {values[0] / values[1]:13.2f}x  {goal}")
 
-    print(f"\n{model.name} ({model.stat().st_size / MB:.0f} MiB file)")
+    print(f"\n{name} ({model.stat().st_size / MB:.0f} MiB file)")  # the cache names its files by sha256
     print(f"{'':30} {'ours':>10} {'llama.cpp':>10} {'transformers':>13} {'ours/llama.cpp':>14}  goal")
     row("decode tok/s", lambda side: side["decode_tok_s"], ">= 1.0x")
     row(f"prefill tok/s ({ours['prefill_tokens']} tokens)", lambda side: side["prefill_tok_s"], ">= 1.0x")
@@ -247,15 +247,16 @@ def main() -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assistant.settings")
     django.setup()
-    models = [model_path(name) for name in (args.model or DEFAULT_MODELS)]
+    models = {name: model_path(name) for name in (args.model or DEFAULT_MODELS)}
     with tempfile.TemporaryDirectory() as empty_cache:
-        compile_s = run_child(Path(sys.executable), "compile", args, models[0], {"NUMBA_CACHE_DIR": empty_cache})["compile_s"]
+        first = next(iter(models.values()))
+        compile_s = run_child(Path(sys.executable), "compile", args, first, {"NUMBA_CACHE_DIR": empty_cache})["compile_s"]
     print(f"{args.threads} threads, best of {args.runs} runs; kernels' first-use compile: {compile_s:.1f} s")
-    for model in models:
+    for name, model in models.items():
         ours = run_child(Path(sys.executable), "ours", args, model)
         llama = run_child(BENCH_PYTHON, "llama_cpp", args, model)
         reference = None if args.no_transformers else run_child(Path(sys.executable), "transformers", args, model)
-        report(model, ours, llama, reference)
+        report(name, model, ours, llama, reference)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
