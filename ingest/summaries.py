@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 from django.utils import timezone
 
+from inference.cluster.planner import GIB
 from inference.core.sampling import SamplingParams
 from inference.models import ModelEntry, ModelMark
 from inference.plumbing.leases import claim_for_this_process
@@ -52,7 +53,6 @@ RETRY = SamplingParams(temperature=0.7, top_p=0.9, repetition_penalty=1.1, seed=
 # summaries": SmolLM2 named what the videos do not say, kept 0 of 5 titles and no topic). Their videos get the
 # labelled extractive digest at once, not minutes of a worker's generation thrown away.
 NO_GROUNDED_SUMMARIES = frozenset({"smollm2-135m-instruct"})
-GIB = 1024**3
 
 SYSTEM_PROMPT = (
     "You write short, faithful summaries of recorded talks. Use only what the transcript says. "
