@@ -2,14 +2,15 @@
 next to a reference measured in the same run.
 
     .venv/bin/python bench/assistant.py [--clients 50] [--seconds 60] [--max-tokens 16] [--busy-processes 0]
+    .venv/bin/python bench/assistant.py --answer-model qwen2.5-coder-1.5b-instruct --clients 0   # TTFT with the 1.5B
 
 1. Time to first token of a grounded question ("kotatsu": embedding, hybrid retrieval, prompt with sources,
-   SmolLM2 on this node), streamed; goal <= 2 s. Reference: the same question to the raw LLM (no retrieval,
+   the LLM marked for answers on this node: SmolLM2, or --answer-model), streamed; goal <= 2 s with SmolLM2. Reference: the same question to the raw LLM (no retrieval,
    short prompt), so the ratio is the price of grounding. The test suite's questions find one or two short
    passages, so it is measured again with a question whose sources fill the whole source budget (a long
    training video added for the bench): the worst case of a grounded prompt.
 2. N concurrent API clients asking grounded questions for S seconds: every status (goal: no 5xx), p50/p95
-   latency and aggregate completion tok/s. Reference: one client alone for the same time.
+   latency and aggregate completion tok/s. Reference: one client alone for the same time. --clients 0 skips it.
 
 It runs on a fresh VAR_DIR with its own SQLite database and embedded Redis, seeded with the test suite's
 small knowledge base of three indexed videos plus that training video; models come from the shared model
@@ -55,6 +56,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--busy-processes", type=int, default=0)
+    parser.add_argument("--answer-model", default="smollm2-135m-instruct",
+                        help="the LLM marked to serve grounded answers (manage.py models use kotatsu NAME)")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -64,14 +67,15 @@ def main():
         import django
 
         django.setup()
-        base_url, api_key, web = serve_knowledge_base()
+        base_url, api_key, web = serve_knowledge_base(args.answer_model)
         try:
             busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy_processes)]
             print(f"# bench/assistant.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
                   f"KOTATSU_THREADS={os.environ.get('KOTATSU_THREADS', 'unset (all cores)')}, "
-                  f"{args.busy_processes} busy process(es)")
-            bench_time_to_first_token(base_url, api_key, args.max_tokens)
-            bench_concurrent_clients(base_url, api_key, args)
+                  f"{args.busy_processes} busy process(es), answers by {args.answer_model}")
+            bench_time_to_first_token(base_url, api_key, args.answer_model, args.max_tokens)
+            if args.clients:
+                bench_concurrent_clients(base_url, api_key, args)
         finally:
             for process in busy:
                 process.kill()
@@ -92,16 +96,19 @@ def start_redis():
     return process
 
 
-def serve_knowledge_base():
+def serve_knowledge_base(answer_model):
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     from assistant.services import do_create_api_key
+    from inference.models import ModelMark
+    from inference.services import do_mark_model
     from tests.assistant.conftest import start_web_server
     from ingest.replica import rebuild_snapshot
     from tests.assistant.knowledge import FIRE_TRAINING, build_knowledge_base, indexed_video
 
     call_command("migrate", verbosity=0)
+    do_mark_model(ModelMark.ANSWERS, answer_model)
     knowledge = build_knowledge_base()
     indexed_video(knowledge["source"], "fire-training", "Fire safety training", FIRE_TRAINING)
     rebuild_snapshot()
@@ -136,19 +143,20 @@ def median_ttft(client, model, questions, max_tokens):
     return statistics.median(ttft for ttft, _ in measured), statistics.median(tokens for _, tokens in measured)
 
 
-def bench_time_to_first_token(base_url, api_key, max_tokens):
+def bench_time_to_first_token(base_url, api_key, answer_model, max_tokens):
     headers = {"Authorization": f"Bearer {api_key}"}
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(TTFT_SAMPLES)]
     with httpx.Client(base_url=base_url, headers=headers, timeout=600) as client:
         # The server warms up at start; these make sure the measurement does not overlap the end of it.
         streamed_ttft(client, "kotatsu", QUESTIONS[0], 1)
-        streamed_ttft(client, "smollm2-135m-instruct", QUESTIONS[0], 1)
+        streamed_ttft(client, answer_model, QUESTIONS[0], 1)
         grounded_s, grounded_tokens = median_ttft(client, "kotatsu", questions, max_tokens)
-        raw_s, raw_tokens = median_ttft(client, "smollm2-135m-instruct", questions, max_tokens)
+        raw_s, raw_tokens = median_ttft(client, answer_model, questions, max_tokens)
         full_s, full_tokens = median_ttft(client, "kotatsu", [FULL_BUDGET_QUESTION] * TTFT_SAMPLES, max_tokens)
     for label, seconds in (("grounded", grounded_s), ("grounded, sources filling the budget", full_s)):
         verdict = "meets" if seconds <= 2.0 else "misses"
-        print(f"TTFT {label} (kotatsu, median of {TTFT_SAMPLES}): {seconds:.2f} s ({verdict} the 2 s goal)")
+        print(f"TTFT {label} (kotatsu = {answer_model}, median of {TTFT_SAMPLES}): {seconds:.2f} s "
+              f"({verdict} the 2 s goal)")
     print(f"  prompt tokens (median): grounded {grounded_tokens:.0f}, budget filled {full_tokens:.0f}, raw {raw_tokens:.0f}; "
           f"raw LLM TTFT {raw_s:.2f} s; ratio grounded / raw {grounded_s / raw_s:.2f}")
 
