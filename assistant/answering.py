@@ -11,10 +11,12 @@ import functools
 import math
 import re
 import time
+import unicodedata
 from urllib.parse import urlsplit
 
 import numpy as np
 from django.utils import translation
+from text_to_num import alpha2digit
 
 from ingest import retrieval
 from assistant.generation import DEFAULT_MAX_TOKENS, answering_model
@@ -30,7 +32,8 @@ SYSTEM_PROMPT = (
     "You answer an employee's question using only the numbered video transcript excerpts below. "
     "Answer in one or two short sentences that state the fact. "
     "Copy names, numbers, days and times exactly as the excerpt says them. "
-    "End each sentence with the number of the excerpt it comes from, like [1]."
+    "End each sentence with the number of the excerpt it comes from, like [1]. "
+    f"If the excerpts do not say the answer, reply only: {NOT_COVERED.split(':')[0]}."
 )
 # Prefill dominates time to first token on a CPU, so sources get a fixed share, whatever the window.
 SOURCE_TOKENS = 600
@@ -66,6 +69,9 @@ NOT_COVERED_IN = {
     "zh": "知识库中没有这方面的内容: 已收录的视频都没有谈到它。",
     "ko": "지식 베이스에 이 내용이 없습니다: 수집된 동영상 중 이 주제를 다루는 것이 없습니다.",
 }
+# What the model is told to reply when the excerpts do not say the answer: the notice's first clause.
+SHORT_REFUSAL = {language: notice.split(":")[0] + ("." if language == "en" else "。")
+                 for language, notice in NOT_COVERED_IN.items()}
 ENGLISH_ONLY_NOTICE = {
     "ja": (
         "回答に使われているモデル ({model}) は英語でしか答えられないため、日本語の質問には答えられません。"
@@ -187,7 +193,8 @@ class GroundedAnswer:
         sources = "\n".join(source_block(number, passage) for number, passage in enumerate(passages, start=1))
         system = f"{SYSTEM_PROMPT}\n\n{sources}" if passages else SYSTEM_PROMPT
         if self.language != "en":
-            system += f"\n\nAnswer in {LANGUAGE_NAMES[self.language]}, whatever the language of the excerpts."
+            system += (f"\n\nAnswer in {LANGUAGE_NAMES[self.language]}, whatever the language of the excerpts. "
+                       f"If they do not say the answer, reply only: {SHORT_REFUSAL[self.language]}")
         return [{"role": "system", "content": system}, *self.history, {"role": "user", "content": self.question}]
 
     @property
@@ -208,9 +215,11 @@ class GroundedAnswer:
             self.text, self.sources = self.notice, cited_sources(self.question, "", self.passages)
             yield self.notice
             return
-        check = AnswerCheck(self.question, self.passages)
+        check = AnswerCheck(self.question, self.passages, " ".join(message["content"] for message in self.history),
+                            self.language)
         yield from checked_sentences(self.timed(self.stream), check)
-        self.text, self.sources = check.text, check.evidence.sources(check.text)
+        # A refusal lists no sources: they would suggest an answer.
+        self.text, self.sources = check.text, [] if check.refused else check.evidence.sources(check.text)
 
     def timed(self, deltas):
         for delta in deltas:
@@ -286,23 +295,180 @@ def checked_sentences(deltas, check):
         yield checked
 
 
+# ---------------------------------------------------------------- facts a sentence states, to check against its sources
+
+KANJI_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
+KANJI_MYRIADS = {"万": 10**4, "億": 10**8, "兆": 10**12}
+KANJI_NUMERAL = re.compile(f"[{''.join([*KANJI_DIGITS, *KANJI_UNITS, *KANJI_MYRIADS])}]+")
+# "2 million", "200万": text2num reads "two million" but leaves a digit before the word as it is.
+SCALED = re.compile(r"(\d+(?:\.\d+)?)\s*(thousand|million|billion|万|億|兆)(?![a-z])", re.IGNORECASE)
+SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, **KANJI_MYRIADS}
+DIGIT_GROUPING = re.compile(r"(?<=\d)[,，](?=\d{3}\b)")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Clock times, read after numbers are digits: "6 in the morning", "6 a.m.", "3 pm", "15:00", "午後2時", "11時半".
+ENGLISH_TIME = re.compile(
+    r"\b(\d{1,2})(?:[:.](\d{2}))?\s*(a\.?\s?m\b\.?|p\.?\s?m\b\.?|in the morning|in the afternoon|in the evening"
+    r"|at night|o'?clock)", re.IGNORECASE)
+CLOCK_TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
+JAPANESE_TIME = re.compile(r"(午前|午後)?\s*(\d{1,2})\s*時(?!間)(?:\s*(\d{1,2})\s*分|(半))?")
+AFTERNOON = ("p", "in the afternoon", "in the evening", "午後")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY = re.compile(rf"\b({'|'.join(WEEKDAYS)})\b|([月火水木金土日])曜", re.IGNORECASE)
+JAPANESE_WEEKDAYS = "月火水木金土日"
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december")
+# "May" only capitalized: "may" is also the verb.
+MONTH = re.compile(rf"\b((?i:{'|'.join(month for month in MONTHS if month != 'may')})|May)\b|(\d{{1,2}})\s*月(?!曜)")
+# A capitalized word: a name when the sources never say it, in any case (see Facts.names).
+CAPITALIZED = re.compile(r"(?<![\w'’-])[A-Z][^\W_]*")
+NOT_NAMES = {"i", "am", "pm", "a.m", "p.m"}
+
+
+def kanji_number(numeral):
+    """The value of a kanji numeral: 百二十 -> 120, 三千 -> 3000, 二十四 -> 24, 二百万 -> 2000000, 二〇二六 -> 2026
+    (digit by digit); None for a myriad alone (万 in 万一)."""
+    if all(character in KANJI_DIGITS for character in numeral):
+        return int("".join(str(KANJI_DIGITS[character]) for character in numeral))
+    total = section = digit = 0
+    for character in numeral:
+        if character in KANJI_DIGITS:
+            digit = digit * 10 + KANJI_DIGITS[character]
+        elif character in KANJI_UNITS:
+            section += (digit or 1) * KANJI_UNITS[character]
+            digit = 0
+        elif section + digit:
+            total += (section + digit) * KANJI_MYRIADS[character]
+            section = digit = 0
+    value = total + section + digit
+    return value if value or numeral[0] in KANJI_DIGITS else None
+
+
+def with_digits(text):
+    """The text with every number in digits, whatever form it was written in: NFKC makes full-width digits
+    ASCII, kanji numerals and English number words (text2num: "forty eight", "two hundred and ten", "fourteenth"
+    -> 14th) become their value, "2 million" and "200万" too. "one" is left a word: it is mostly "one of them"."""
+    text = DIGIT_GROUPING.sub("", unicodedata.normalize("NFKC", text))
+    text = KANJI_NUMERAL.sub(lambda match: str(value) if (value := kanji_number(match.group(0))) is not None
+                             else match.group(0), text)
+    text = SCALED.sub(lambda match: plain_number(float(match.group(1)) * SCALES[match.group(2).lower()]), text)
+    return alpha2digit(text, "en", threshold=2)
+
+
+def plain_number(value):
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class Facts:
+    """The checkable facts a text states: numbers (by value), clock times ((hour, minute) candidates: a time
+    without a.m. or p.m. may be either), weekdays and months (by index, English or Japanese), and capitalized
+    words (names: only checked against sources in Latin script)."""
+
+    def __init__(self, text):
+        text = with_digits(text)
+        self.times = []  # one set of (hour, minute) candidates per time said
+        spans = []  # where times and months are said: their numbers are not counted again as numbers
+        for match in ENGLISH_TIME.finditer(text):
+            hour, minute, part = int(match.group(1)) % 12, int(match.group(2) or 0), match.group(3).lower()
+            if part.startswith(AFTERNOON) or (part == "at night" and hour >= 6):
+                hour += 12
+            self.times.append({(hour, minute)} if not part.startswith("o") else twelve_hour(hour, minute))
+            spans.append(match.span())
+        for match in CLOCK_TIME.finditer(text):
+            if not overlaps(match.span(), spans):
+                hour, minute = int(match.group(1)), int(match.group(2))
+                ambiguous = hour <= 12 and not match.group(1).startswith("0")
+                self.times.append(twelve_hour(hour % 12, minute) if ambiguous else {(hour % 24, minute)})
+                spans.append(match.span())
+        for match in JAPANESE_TIME.finditer(text):
+            hour, minute = int(match.group(2)) % 12, 30 if match.group(4) else int(match.group(3) or 0)
+            if match.group(1):
+                self.times.append({(hour + 12 * (match.group(1) == "午後"), minute)})
+            else:
+                self.times.append(twelve_hour(hour, minute))
+            spans.append(match.span())
+        self.months = set()
+        for match in MONTH.finditer(text):
+            self.months.add(MONTHS.index(match.group(1).lower()) + 1 if match.group(1) else int(match.group(2)))
+            spans.append(match.span())
+        self.weekdays = {WEEKDAYS.index(match.group(1).lower()) if match.group(1)
+                         else JAPANESE_WEEKDAYS.index(match.group(2)) for match in WEEKDAY.finditer(text)}
+        self.numbers = {float(match.group(0)) for match in NUMBER.finditer(text)}
+        self.bare_numbers = {float(match.group(0)) for match in NUMBER.finditer(text)
+                             if not overlaps(match.span(), spans)}
+        self.words = {word.lower() for word in re.findall(r"[^\W_]+", text)}
+        self.names = {word for word in capitalized_inside(text) if word.lower() not in NOT_NAMES
+                      and word.lower() not in WEEKDAYS and word.lower() not in MONTHS}
+
+    def unsupported(self, sources, names=True):
+        """What this text states that `sources` (Facts) do not say, as short labels; empty when all is said. A
+        number is said in any form; 1 is never checked ("first", "a"); a time is said as that time, or as its
+        hour standing alone ("at six"); a name is said in any case (names=False: not checked)."""
+        missing = [plain_number(number) for number in sorted(self.bare_numbers - sources.numbers) if number != 1]
+        said_times = set().union(*sources.times)
+        missing += [f"{hour:02d}:{minute:02d}" for time in self.times if not time & said_times
+                    for hour, minute in [min(time)] if not (hour % 12 or 12) in sources.bare_numbers]
+        missing += [WEEKDAYS[day] for day in sorted(self.weekdays - sources.weekdays)]
+        missing += [MONTHS[month - 1] for month in sorted(self.months - sources.months) if 1 <= month <= 12]
+        if names:
+            missing += sorted(name for name in self.names if not said_word(name.lower(), sources.words))
+        return missing
+
+
+def twelve_hour(hour, minute):
+    """A clock time said without a.m. or p.m.: either."""
+    return {(hour % 12, minute), (hour % 12 + 12, minute)}
+
+
+def overlaps(span, spans):
+    return any(span[0] < end and start < span[1] for start, end in spans)
+
+
+def capitalized_inside(text):
+    """Capitalized words that do not begin a sentence, a clause after a colon, or a quotation."""
+    words = []
+    for match in CAPITALIZED.finditer(text):
+        before = text[:match.start()].rstrip(" \"“‘'(「")
+        if before and before[-1] not in ".!?:;。！？":
+            words.append(match.group(0))
+    return words
+
+
+def said_word(word, words):
+    """Whether the word, or the word less a plural or possessive ending, is among words."""
+    return any(form in words for form in (word, word.removesuffix("s"), word.removesuffix("es"), f"{word}s"))
+
+
 class AnswerCheck:
     """The model's answer checked a finished sentence at a time, so each can be streamed as soon as it passes.
 
     A sentence said again is dropped (a loop too short for SamplingParams.stop_repeated_ngram), and so is the
     unfinished last one, cut by the token limit or by that stop, unless the answer has no finished sentence.
     Every kept sentence's citations name passages that were given (see `cited`). The spacing after a sentence
-    is sent with the next one, so the streamed text never ends in spaces and `text` is exactly what was sent."""
+    is sent with the next one, so the streamed text never ends in spaces and `text` is exactly what was sent.
 
-    def __init__(self, question, passages):
+    A sentence stating a number, time, weekday, month or (when the passages are in Latin script) name that
+    neither the question, the conversation before it nor the passages say is dropped: small models invent
+    them ("down for 18 days" for two hours, a Wi-Fi password "123456"). So is the model's own refusal
+    (SHORT_REFUSAL). When every sentence is dropped, the answer is the product's refusal in the question's
+    language (`refused`).
+
+    context: what the conversation said before (facts the asker gave count as said)."""
+
+    def __init__(self, question, passages, context="", language="en"):
         self.question, self.passages = question, passages
         self.said = set()
         self.spacing = ""
         self.text = ""
         self.finished_any = False
+        self.language = language
+        self.dropped = []
+        self.refused = False
+        self.source_facts = Facts(" ".join([question, context, *(passage.text for passage in passages)]))
+        self.check_names = all(question_language(passage.text) == "en" for passage in passages)
 
     def take(self, sentence):
-        """The finished sentence's checked text to send, or "" when it repeats one already sent."""
+        """The finished sentence's checked text to send, or "" when it repeats one already sent or is dropped."""
         self.finished_any = True
         words = " ".join(retrieval.tokenize(CITATION.sub("", sentence)))
         if words and words in self.said:
@@ -311,6 +477,10 @@ class AnswerCheck:
         body = sentence.rstrip()
         if not body:
             self.spacing += sentence
+            return ""
+        plain = CITATION.sub("", body)
+        if is_short_refusal(plain) or Facts(plain).unsupported(self.source_facts, names=self.check_names):
+            self.dropped.append(body)
             return ""
         checked = self.spacing + self.cited(body)
         self.spacing = sentence[len(body):]
@@ -323,10 +493,16 @@ class AnswerCheck:
         return Evidence(self.question, self.passages)
 
     def finish(self, tail):
-        """What to send of the text left when generation stopped."""
+        """What to send of the text left when generation stopped: the product's refusal when every sentence
+        was dropped."""
+        sent = ""
         if tail.strip() and (tail.rstrip().endswith(tuple(SENTENCE_ENDS)) or not self.finished_any):
-            return self.take(tail)
-        return ""
+            sent = self.take(tail)
+        if self.dropped and not self.text:
+            self.refused = True
+            self.text = NOT_COVERED_IN[self.language]
+            return self.text
+        return sent
 
     def cited(self, sentence):
         """The sentence with its citations checked: a number not given is dropped, and a sentence left citing
@@ -339,6 +515,12 @@ class AnswerCheck:
         support = self.evidence.support(body, embed_texts([body]), range(len(self.evidence.segments)))
         trailing = body[len(body.rstrip()):]
         return cite_sentence(body.rstrip(), self.evidence.owners[int(np.argmax(support))]) + trailing
+
+
+def is_short_refusal(sentence):
+    """Whether the sentence is the reply the model is told to give when the excerpts do not say the answer."""
+    said = sentence.strip().rstrip(SENTENCE_ENDS).strip().lower()
+    return any(said == refusal.rstrip(SENTENCE_ENDS).lower() for refusal in SHORT_REFUSAL.values())
 
 
 def cited_sources(question, answer, passages):
