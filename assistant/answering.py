@@ -3,8 +3,9 @@ a time once each is checked (said once, its citations naming passages that were 
 the second of the video whose words support it best. What is streamed is what is stored and returned: the
 dashboard, `ask` and /v1, streamed or not, all read the answer by iterating a GroundedAnswer.
 
-Whether to answer is retrieval's decision alone: a question with relevant passages is answered from them, one
-without is "not covered". The model is not asked to judge relevance (a small one refuses what retrieval found).
+A question without relevant passages is "not covered" by retrieval's decision. One with them is answered from
+them, and refused when what the model says is not in them: it is told to refuse when the excerpts do not say the
+answer, and a sentence stating a fact (number, time, day, month, name) the sources do not say is dropped.
 """
 import dataclasses
 import functools
