@@ -2,6 +2,9 @@
 
     matmul(x float32 [T, cols], w QuantMatrix) -> float32 [T, rows]
 
+- T <= BYTE_DOT_MAX_STEPS (one row: decode) for Q4_1, Q4_K, Q6_K, Q8_0 on CPUs with AVX-512 VNNI: byte dots.
+  x is quantized to two int8 planes per 32 columns and each 64 packed weight bytes are multiplied in registers
+  as loaded, 64 products per instruction (vpdpbusd); see "byte dot products".
 - T <= INT_DOT_MAX_STEPS[type] (Q4_K, Q6_K up to FEW_ROWS_MAX; Q4_0, Q4_1, Q8_0 at one or two rows): integer
   dots. x is quantized to int16, each thread unpacks its chunk of rows to int16 two at a time and sums 32
   products per instruction (vpdpwssd); see "integer dot products".
@@ -587,6 +590,176 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
                     out[t, r + k] = int_dot(wq[k], wvec[k], wmin[k], xq, xscale, xsum, t, unit)
 
 
+# --- byte dot products (one row of x) ----------------------------------------------------------------
+# At T = 1 nothing is reused across rows of x, so the int16 scratch above is pure cost: each weight is
+# unpacked, stored, loaded again and multiplied 32 at a time. Here each 64 packed weight bytes are multiplied
+# in registers as they are loaded, 64 products per instruction (vpdpbusd: unsigned weight bytes x signed
+# activation bytes, lane i summing bytes 4i..4i+3). x is quantized per 32 columns to v = 128 * high + low
+# (x ~ v * dx, |v| <= 16319), two int8 planes each dotted with the same weight bytes: one plane alone
+# (llama.cpp's Q8 activations) moved SmolLM2's logits 2.1 against transformers' (tolerance 0.075: the
+# hidden states' outlier columns leave the others a few levels of 255); two planes cost one more vpdpbusd
+# per 64 weights and are finer than the int16 dots' x. The weights' bytes are used as they are stored:
+#
+# - Q4_1 (16-byte runs), Q4_K (32-byte runs): a 64-byte load holds 64 / run runs; its low nibbles are the
+#   first `run` weights of each run's 2 * run, its high nibbles the next `run`. xq holds x in that order
+#   (byte_order): per 128 columns, 64 bytes paired with the low nibbles, then 64 with the high ones.
+# - Q6_K: 64 qs bytes (A then C) with their 32 qh bytes are 64 consecutive weights in their low nibbles and
+#   the next 64 in their high ones: x's own order. Its quants are q - 32: the 32 goes into xcorr.
+# - Q8_0: signed bytes; w ^ 0x80 = w + 128 is the unsigned operand and xcorr takes the 128 back.
+#
+# Every 4 consecutive bytes of a load belong to one (sub-)block, so each int32 lane of a dot has one weight
+# scale and one x scale: lanes are converted to float and multiplied by the product of the two per 64
+# weights (xlane holds each lane's dx). The minimums of Q4_1/Q4_K use x's exact float sums per 32 columns.
+# int32 cannot overflow: a lane sums 4 products of |w| <= 255 and |v| <= 16319 (< 2^24).
+
+XV_MAX = np.float32(127 * 128 + 63)  # the largest |v| whose two planes both fit int8
+BYTE_DOT_TYPES = (Q.Q4_1, Q.Q4_K, Q.Q6_K, Q.Q8_0)
+# Up to this T matmul takes the byte dots, which unpack each row again for every row of x. Only with VNNI:
+# elsewhere the portable widening multiply is unmeasured, and the int16 dots stay.
+BYTE_DOT_MAX_STEPS = 1
+BYTE_DOTS = simd.HAS_VNNI
+BYTE_RUNS = {Q4_1: 16, Q4_K: 32, Q6_K: 64, Q8_0: 64}  # run length of byte_order's pairing, per type code
+BYTE_OFFSETS = {Q4_1: 0, Q4_K: 0, Q6_K: 32, Q8_0: 128}  # subtracted from each unsigned weight byte
+
+
+@njit(inline="always", **COMPILE)
+def byte_order(p, run):
+    """The column (within its 128) that position p of a 128-byte group of xq holds (see above)."""
+    q = p & 63
+    return 2 * run * (q // run) + (run if p >= 64 else 0) + q % run
+
+
+@njit(fastmath=True, **COMPILE)
+def quantize_bytes(x, run, offset, xq, xlane, xcorr, xsum):
+    """x [cols] -> xq int8 [2, padded]: v = 128 * xq[0] + xq[1] in byte_order with x ~ v * dx per 32 columns;
+    xlane [padded / 4] the dx of each 4 positions' columns, xcorr [padded / 4] = -offset * their sum of v,
+    xsum [cols / 32] x's sums; positions past cols are zero."""
+    cols, padded = x.size, xq.shape[1]
+    dx = np.empty(cols // 32, np.float32)
+    inverse = np.empty(cols // 32, np.float32)
+    for b in range(cols // 32):
+        largest, total = F32_ZERO, F32_ZERO
+        for j in range(32 * b, 32 * b + 32):
+            largest = max(largest, abs(x[j]))
+            total += x[j]
+        dx[b], xsum[b] = largest / XV_MAX, total
+        inverse[b] = XV_MAX / largest if largest > 0 else F32_ZERO
+    for p in range(padded):
+        column = p - p % 128 + byte_order(p % 128, run)
+        v = np.int32(np.rint(x[column] * inverse[column // 32])) if column < cols else 0
+        high = (v + 64) >> 7  # floor((v + 64) / 128): |high| <= 127 and -64 <= v - 128 * high <= 63
+        xq[0, p], xq[1, p] = high, v - 128 * high
+    for lane in range(xlane.size):
+        column = 4 * lane - 4 * lane % 128 + byte_order(4 * lane % 128, run)
+        xlane[lane] = dx[column // 32] if column < cols else F32_ZERO
+        total = 0
+        for p in range(4 * lane, 4 * lane + 4):
+            total += 128 * np.int32(xq[0, p]) + xq[1, p]
+        xcorr[lane] = -offset * total
+
+
+@njit(inline="always", **COMPILE)
+def dot_x(acc, packed, xq, at):
+    """acc + the byte dot of 64 weight bytes with x's 64 values at `at` (its two byte planes, see above)."""
+    padded = xq.shape[1]
+    low = simd.dot_quads(acc, packed, simd.load_i8(xq, padded + at))
+    return simd.add_shifted(low, simd.dot_quads(simd.zero_i32(), packed, simd.load_i8(xq, at)), 7)
+
+
+@njit(inline="always", **COMPILE)
+def byte_dot_row(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum):
+    """Row r of W . x, from x quantized by quantize_bytes."""
+    nb = qs.shape[1]
+    acc = simd.zero_f32()
+    minimum = F32_ZERO
+    if code == Q4_1:
+        row_bytes = nb * 16
+        for c in range(row_bytes // 64):
+            packed = simd.load_i8(qs, r * row_bytes + 64 * c)
+            dots = dot_x(simd.zero_i32(), simd.and_i8(packed, 15), xq, 128 * c)
+            dots = dot_x(dots, simd.and_i8(simd.shr_i8(packed, 4), 15), xq, 128 * c + 64)
+            b = 4 * c
+            scale = simd.spread4(f16(d[r, b]), f16(d[r, b + 1]), f16(d[r, b + 2]), f16(d[r, b + 3]))
+            acc = simd.add_products(acc, dots, simd.mul_f32(scale, simd.load_f32(xlane, 32 * c)))
+        if row_bytes % 64:  # the last two blocks
+            c, b = row_bytes // 64, nb - 2
+            packed = simd.load_i8_half(qs, r * row_bytes + 64 * c)
+            dots = dot_x(simd.zero_i32(), simd.and_i8(packed, 15), xq, 128 * c)
+            dots = dot_x(dots, simd.and_i8(simd.shr_i8(packed, 4), 15), xq, 128 * c + 64)
+            scale = simd.spread4(f16(d[r, b]), f16(d[r, b + 1]), F32_ZERO, F32_ZERO)
+            acc = simd.add_products(acc, dots, simd.mul_f32(scale, simd.load_f32(xlane, 32 * c)))
+        for b in range(nb):
+            minimum += f16(dmin[r, b]) * xsum[b]
+    elif code == Q8_0:
+        for v in range(nb // 2):
+            packed = simd.xor_i8(simd.load_i8(qs, (r * nb + 2 * v) * 32), 0x80)
+            dots = dot_x(simd.load_i32(xcorr, 16 * v), packed, xq, 64 * v)
+            scale = simd.spread2(f16(d[r, 2 * v]), f16(d[r, 2 * v + 1]))
+            acc = simd.add_products(acc, dots, simd.mul_f32(scale, simd.load_f32(xlane, 16 * v)))
+    elif code == Q4_K:
+        for b in range(nb):
+            block_scale = f16(d[r, b])
+            for half in range(2):
+                packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * half)
+                c = 2 * b + half
+                low = dot_x(simd.zero_i32(), simd.and_i8(packed, 15), xq, 128 * c)
+                high = dot_x(simd.zero_i32(), simd.and_i8(simd.shr_i8(packed, 4), 15), xq, 128 * c + 64)
+                sub = 4 * half
+                low_scale = simd.spread2(block_scale * np.float32(scales[r, b, sub]),
+                                         block_scale * np.float32(scales[r, b, sub + 2]))
+                high_scale = simd.spread2(block_scale * np.float32(scales[r, b, sub + 1]),
+                                          block_scale * np.float32(scales[r, b, sub + 3]))
+                acc = simd.add_products(acc, low, simd.mul_f32(low_scale, simd.load_f32(xlane, 32 * c)))
+                acc = simd.add_products(acc, high, simd.mul_f32(high_scale, simd.load_f32(xlane, 32 * c + 16)))
+            mins = F32_ZERO
+            for s in range(8):
+                mins += np.float32(scales[r, b, 8 + s]) * xsum[8 * b + s]
+            minimum -= f16(dmin[r, b]) * mins
+    else:  # Q6_K
+        for b in range(nb):
+            block_scale = f16(d[r, b])
+            for h in range(2):
+                packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * h)
+                high_at = (r * nb + b) * 64 + 32 * h
+                c = 2 * b + h
+                low_bits = simd.shl_i8(simd.and_i8(simd.load_i8_shifted_twice(qh, high_at, 0, 2), 3), 4)
+                high_bits = simd.shl_i8(simd.and_i8(simd.load_i8_shifted_twice(qh, high_at, 4, 6), 3), 4)
+                low = dot_x(simd.load_i32(xcorr, 32 * c), simd.or_i8(simd.and_i8(packed, 15), low_bits), xq, 128 * c)
+                high = dot_x(simd.load_i32(xcorr, 32 * c + 16),
+                             simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), high_bits), xq, 128 * c + 64)
+                sub = 8 * h
+                low_scale = simd.spread4(
+                    block_scale * np.float32(np.int8(scales[r, b, sub])), block_scale * np.float32(np.int8(scales[r, b, sub + 1])),
+                    block_scale * np.float32(np.int8(scales[r, b, sub + 2])), block_scale * np.float32(np.int8(scales[r, b, sub + 3])),
+                )
+                high_scale = simd.spread4(
+                    block_scale * np.float32(np.int8(scales[r, b, sub + 4])), block_scale * np.float32(np.int8(scales[r, b, sub + 5])),
+                    block_scale * np.float32(np.int8(scales[r, b, sub + 6])), block_scale * np.float32(np.int8(scales[r, b, sub + 7])),
+                )
+                acc = simd.add_products(acc, low, simd.mul_f32(low_scale, simd.load_f32(xlane, 32 * c)))
+                acc = simd.add_products(acc, high, simd.mul_f32(high_scale, simd.load_f32(xlane, 32 * c + 16)))
+    return simd.lane_sum(acc) + minimum
+
+
+@njit(parallel=True, fastmath=True, **COMPILE)
+def byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
+    """out [T, rows] = x [T, cols] @ W.T for T = 1 (and a few) and BYTE_DOT_TYPES, by byte dots (see above)."""
+    rows, (steps, cols) = qs.shape[0], x.shape
+    padded = (cols + 127) // 128 * 128
+    run = 16 if code == Q4_1 else 32 if code == Q4_K else 64
+    offset = 32 if code == Q6_K else 128 if code == Q8_0 else 0
+    xq = np.empty((steps, 2, padded), np.int8)  # [T, 2 planes, padded]
+    xlane = np.empty((steps, padded // 4), np.float32)  # [T, padded / 4]
+    xcorr = np.empty((steps, padded // 4), np.int32)  # [T, padded / 4]
+    xsum = np.empty((steps, cols // 32), np.float32)  # [T, cols / 32]
+    for t in range(steps):
+        quantize_bytes(x[t], run, offset, xq[t], xlane[t], xcorr[t], xsum[t])
+    for chunk in prange(n_chunks):
+        for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
+            for t in range(steps):
+                out[t, r] = byte_dot_row(code, d, dmin, scales, qs, qh, r, xq[t], xlane[t], xcorr[t], xsum[t])
+
+
 # --- drivers --------------------------------------------------------------------------------------
 
 
@@ -662,7 +835,12 @@ def matmul(x, w: QuantMatrix):
         # numba's thread count is per calling thread: a worker thread would start with the whole pool.
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
-        kernel = int_dot_kernel if x.shape[0] <= int_dot_steps(w) else few_rows_kernel
+        if x.shape[0] <= byte_dot_steps(w):
+            kernel = byte_dot_kernel
+        elif x.shape[0] <= int_dot_steps(w):
+            kernel = int_dot_kernel
+        else:
+            kernel = few_rows_kernel
         kernel(*arrays(w), x, out, min(w.rows, 4 * THREADS))
         return out
     prefill_matmul(x, w, out)
@@ -672,6 +850,13 @@ def matmul(x, w: QuantMatrix):
 def int_dot_steps(w):
     """Up to how many rows of x matmul multiplies w by integer dots (0: never)."""
     return INT_DOT_MAX_STEPS.get(w.qtype, 0) if w.cols % BLOCK32_UNIT == 0 else 0
+
+
+def byte_dot_steps(w):
+    """Up to how many rows of x matmul multiplies w by byte dots (0: never)."""
+    if not BYTE_DOTS or w.qtype not in BYTE_DOT_TYPES or w.cols % BLOCK32_UNIT:
+        return 0
+    return BYTE_DOT_MAX_STEPS
 
 
 def prefill_matmul(x, w, out):

@@ -4,13 +4,14 @@ numba has no vector type, and its loops over a block's 16 or 32 weights stay sca
 arrays do not alias). So the few vector steps the kernels need are numba intrinsics written in plain LLVM
 vector IR, over three vector types that live in registers as local variables of compiled code:
 
+    I8x64    <64 x i8>    packed weight bytes and int8 activations (the byte dots)
     I16x32   <32 x i16>   unpacked weights (small integers) and int16 activations
     I32x16   <16 x i32>   integer dot products: lane i sums the products of lanes 2i and 2i+1
     F32x16   <16 x float> float accumulators
 
-The IR is target-neutral but for `dot_pairs`: AVX-512 VNNI's vpdpwssd where the CPU has it, else LLVM's pattern
-for a pairwise widening multiply-add (vpmaddwd + vpaddd on x86, smull/smlal pairs on AArch64). The rest are
-plain shifts, masks and conversions.
+The IR is target-neutral but for `dot_pairs` and `dot_quads`: AVX-512 VNNI's vpdpwssd / vpdpbusd where the CPU
+has it, else LLVM's pattern for a widening multiply-add (vpmaddwd + vpaddd on x86, smull/smlal pairs on AArch64).
+The rest are plain shifts, masks, shuffles and conversions.
 """
 
 import llvmlite.binding as llvm
@@ -29,7 +30,7 @@ class Vector(types.Type):
 
     @property
     def ir_type(self):
-        return ir.VectorType({"i16": I16, "i32": I32, "f32": F32_IR}[self.element], self.lanes)
+        return ir.VectorType({"i8": I8, "i16": I16, "i32": I32, "f32": F32_IR}[self.element], self.lanes)
 
 
 @register_model(Vector)
@@ -38,7 +39,7 @@ class VectorModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, fe_type.ir_type)
 
 
-I16x32, I32x16, F32x16 = Vector("i16", 32), Vector("i32", 16), Vector("f32", 16)
+I8x64, I16x32, I32x16, F32x16 = Vector("i8", 64), Vector("i16", 32), Vector("i32", 16), Vector("f32", 16)
 
 
 def splat(builder, value, vector_type):
@@ -123,32 +124,82 @@ def load_pieces_signed(typingctx, array, at0, at1, at2, at3):
 load_i16 = vector_loader(I16x32)
 store_i16 = vector_storer(I16x32)
 load_f32 = vector_loader(F32x16)
+load_i32 = vector_loader(I32x16)
+
+
+@intrinsic
+def load_i8(typingctx, array, at):
+    """64 bytes from array's flat byte `at`."""
+    contiguous(array)
+
+    def codegen(context, builder, signature, args):
+        return builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1], I8x64.ir_type),
+                            align=1)
+
+    return I8x64(array, types.intp), codegen
+
+
+@intrinsic
+def load_i8_half(typingctx, array, at):
+    """32 bytes from array's flat byte `at` in lanes 0..31, zeros in 32..63 (a row's last half unit)."""
+    contiguous(array)
+
+    def codegen(context, builder, signature, args):
+        half = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                            ir.VectorType(I8, 32)), align=1)
+        zeros = ir.Constant(ir.VectorType(I8, 32), [0] * 32)
+        return builder.shuffle_vector(half, zeros, ir.Constant(ir.VectorType(I32, 64), list(range(64))))
+
+    return I8x64(array, types.intp), codegen
+
+
+@intrinsic
+def load_i8_shifted_twice(typingctx, array, at, first_shift, second_shift):
+    """32 bytes from array's flat byte `at`, shifted right by first_shift in lanes 0..31 and by second_shift in
+    32..63 (Q6_K's high bits: one qh byte holds two bits of four weights)."""
+    contiguous(array)
+
+    def codegen(context, builder, signature, args):
+        bytes32 = ir.VectorType(I8, 32)
+        half = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1], bytes32), align=1)
+        first = builder.lshr(half, splat(builder, builder.trunc(args[2], I8), bytes32))
+        second = builder.lshr(half, splat(builder, builder.trunc(args[3], I8), bytes32))
+        return builder.shuffle_vector(first, second, ir.Constant(ir.VectorType(I32, 64), list(range(64))))
+
+    return I8x64(array, types.intp, types.int64, types.int64), codegen
 
 
 # --- int16 lane arithmetic (the scalar is truncated to int16) ------------------------------------------
 
 
-def lanewise(operation):
+def lanewise(operation, vector_type=I16x32):
     @intrinsic
     def op(typingctx, vector, scalar):
         def codegen(context, builder, signature, args):
-            value = builder.trunc(args[1], I16)
-            return getattr(builder, operation)(args[0], splat(builder, value, I16x32.ir_type))
+            value = builder.trunc(args[1], vector_type.ir_type.element)
+            return getattr(builder, operation)(args[0], splat(builder, value, vector_type.ir_type))
 
-        return I16x32(I16x32, types.int64), codegen
+        return vector_type(vector_type, types.int64), codegen
 
     return op
 
 
 and_i16, shr_i16, shl_i16, sub_i16, mul_i16 = (lanewise(o) for o in ("and_", "lshr", "shl", "sub", "mul"))
+and_i8, shr_i8, shl_i8, xor_i8 = (lanewise(o, I8x64) for o in ("and_", "lshr", "shl", "xor"))
 
 
-@intrinsic
-def or_i16(typingctx, a, b):
-    def codegen(context, builder, signature, args):
-        return builder.or_(args[0], args[1])
+def either(vector_type):
+    @intrinsic
+    def or_(typingctx, a, b):
+        def codegen(context, builder, signature, args):
+            return builder.or_(args[0], args[1])
 
-    return I16x32(I16x32, I16x32), codegen
+        return vector_type(vector_type, vector_type), codegen
+
+    return or_
+
+
+or_i16, or_i8 = either(I16x32), either(I8x64)
 
 
 @intrinsic
@@ -208,6 +259,81 @@ def dot_pairs(typingctx, acc, a, b):
         return builder.add(args[0], builder.add(even, odd))
 
     return I32x16(I32x16, I16x32, I16x32), codegen
+
+
+@intrinsic
+def dot_quads(typingctx, acc, a, b):
+    """acc[i] + a[4i] * b[4i] + ... + a[4i+3] * b[4i+3] in int32, a's bytes unsigned and b's signed (vpdpbusd)."""
+
+    def codegen(context, builder, signature, args):
+        if HAS_VNNI:
+            as_i32 = [builder.bitcast(v, I32x16.ir_type) for v in args[1:]]
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(I32x16.ir_type, [I32x16.ir_type] * 3), "llvm.x86.avx512.vpdpbusd.512",
+            )
+            return builder.call(function, [args[0], *as_i32])
+        wide = ir.VectorType(I32, 64)
+        products = builder.mul(builder.zext(args[1], wide), builder.sext(args[2], wide))  # <64 x i32>
+        total = args[0]
+        for k in range(4):
+            part = builder.shuffle_vector(products, ir.Constant(wide, ir.Undefined),
+                                          ir.Constant(ir.VectorType(I32, 16), list(range(k, 64, 4))))
+            total = builder.add(total, part)
+        return total
+
+    return I32x16(I32x16, I8x64, I8x64), codegen
+
+
+@intrinsic
+def add_shifted(typingctx, low, high, shift):
+    """low + (high << shift) in int32, lane by lane."""
+
+    def codegen(context, builder, signature, args):
+        shift_lanes = splat(builder, builder.trunc(args[2], I32), I32x16.ir_type)
+        return builder.add(args[0], builder.shl(args[1], shift_lanes))
+
+    return I32x16(I32x16, I32x16, types.int64), codegen
+
+
+def spread_codegen(context, builder, signature, args):
+    """F32x16 whose lanes hold each of the scalar args 16 / len(args) times in a row."""
+    count = len(args)
+    values = ir.Constant(ir.VectorType(F32_IR, count), ir.Undefined)
+    for i, value in enumerate(args):
+        values = builder.insert_element(values, value, ir.Constant(I32, i))
+    lanes = ir.Constant(ir.VectorType(I32, 16), [i * count // 16 for i in range(16)])
+    return builder.shuffle_vector(values, ir.Constant(ir.VectorType(F32_IR, count), ir.Undefined), lanes)
+
+
+@intrinsic
+def spread2(typingctx, a, b):
+    """[a] * 8 + [b] * 8 (the scales of the two blocks or sub-blocks whose weights a byte-dot's lanes sum)."""
+    return F32x16(types.float32, types.float32), spread_codegen
+
+
+@intrinsic
+def spread4(typingctx, a, b, c, d):
+    """[a] * 4 + [b] * 4 + [c] * 4 + [d] * 4."""
+    return F32x16(types.float32, types.float32, types.float32, types.float32), spread_codegen
+
+
+@intrinsic
+def mul_f32(typingctx, a, b):
+    def codegen(context, builder, signature, args):
+        return builder.fmul(args[0], args[1])
+
+    return F32x16(F32x16, F32x16), codegen
+
+
+@intrinsic
+def add_products(typingctx, acc, integers, scales):
+    """acc + float(integers) * scales, lane by lane."""
+
+    def codegen(context, builder, signature, args):
+        values = builder.sitofp(args[1], F32x16.ir_type)
+        return builder.fadd(args[0], builder.fmul(values, args[2], flags=("contract",)), flags=("contract",))
+
+    return F32x16(F32x16, I32x16, F32x16), codegen
 
 
 @intrinsic

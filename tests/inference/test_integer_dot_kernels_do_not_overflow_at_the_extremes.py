@@ -40,6 +40,7 @@ def extreme_blocks(qtype):
 
 @pytest.mark.parametrize("qtype", [Q.Q6_K, Q.Q4_K, Q.Q8_0, Q.Q4_0], ids=lambda t: t.name)
 def test_the_largest_weights_times_the_largest_activations_stay_exact(qtype, monkeypatch):
+    monkeypatch.setattr(kernels, "BYTE_DOTS", False)  # the int16 dots (the byte dots: below)
     monkeypatch.setitem(kernels.INT_DOT_MAX_STEPS, qtype, kernels.FEW_ROWS_MAX)  # integer dots at every T
     w = QuantMatrix.from_gguf_bytes(qtype, (ROWS, COLS), extreme_blocks(qtype))
     for steps in (1, 5, kernels.FEW_ROWS_MAX):
@@ -47,3 +48,23 @@ def test_the_largest_weights_times_the_largest_activations_stay_exact(qtype, mon
         expected = reference_matmul(x, w)  # [T, rows]
         got = kernels.matmul(x, w)
         np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "qtype, quant", [(Q.Q6_K, 0x00), (Q.Q6_K, 0xFF), (Q.Q4_K, 0xFF), (Q.Q8_0, 0x00), (Q.Q8_0, 0xFF)],
+    ids=lambda case: getattr(case, "name", hex(case) if isinstance(case, int) else str(case)),
+)
+def test_byte_dots_of_the_largest_weight_bytes_stay_exact(qtype, quant, monkeypatch):
+    """Byte dots sum 4 unsigned weight bytes (up to 255: Q8_0's 127 + 128) times x's int8 planes per int32 lane;
+    quant is every Q8_0 byte's two's complement (-128 or 127) or every Q6_K qs byte (q - 32 = -32 or 31)."""
+    monkeypatch.setattr(kernels, "BYTE_DOTS", True)
+    monkeypatch.setattr(kernels, "BYTE_DOT_MAX_STEPS", kernels.FEW_ROWS_MAX)
+    blocks = extreme_blocks(qtype).reshape(ROWS, COLS // GGML_QUANT_SIZES[qtype][0], -1)
+    if qtype == Q.Q8_0:
+        blocks[..., 2:] = quant ^ 0x80  # every quant -128 or 127
+    elif qtype == Q.Q6_K:
+        blocks[..., 0:192] = quant  # q = 0 or 63: q - 32 = -32 or 31
+    w = QuantMatrix.from_gguf_bytes(qtype, (ROWS, COLS), blocks.reshape(ROWS, -1))
+    for steps in (1, 5):
+        x = np.full((steps, COLS), -3.0, np.float32)  # [T, cols]: every activation its group's maximum
+        np.testing.assert_allclose(kernels.matmul(x, w), reference_matmul(x, w), rtol=1e-5)
