@@ -61,6 +61,8 @@ def main():
     parser.add_argument("--embedding", default=",".join(EMBEDDING_MODELS), help="comma-separated embedding models")
     parser.add_argument("--llm", default=",".join(LLMS), help="comma-separated LLMs whose answers are evaluated")
     parser.add_argument("--retrieval-only", action="store_true", help="no answers: retrieval and embedding speed")
+    parser.add_argument("--answers-only", action="store_true",
+                        help="no retrieval table nor embedding speed: answers alone (half the time on a loaded machine)")
     parser.add_argument("--limit", type=int, help="at most this many questions of each direction")
     parser.add_argument("--skip", type=int, default=0,
                         help="leave out the first this many questions of each direction (a run cut in two with --limit)")
@@ -115,6 +117,7 @@ def run_parent(args):
             command = [sys.executable, str(Path(__file__).resolve()), "--child", embedding, "--child-out", str(out),
                        "--cache-dir", str(args.cache_dir), "--whisper", args.whisper, "--directions", args.directions]
             command += ["--with-summaries"] if args.with_summaries else []
+            command += ["--answers-only"] if args.answers_only else []
             if args.retrieval_only or embedding not in args.embeddings:
                 command.append("--retrieval-only")
             else:
@@ -161,6 +164,12 @@ def percent(part, whole):
 
 
 def print_tables(results, args):
+    if any(result["retrieval"] for result in results):
+        print_retrieval_tables(results, args)
+    print_answer_table(results, args)
+
+
+def print_retrieval_tables(results, args):
     print("\n## Retrieval (ingest.retrieval.retrieve)\n")
     print("| embedding | direction | questions | right talk first | answering second within ±20 s | no passage |")
     print("|---|---|---|---|---|---|")
@@ -197,6 +206,9 @@ def print_tables(results, args):
         switch = f"{result['switch_chunks_per_s']:.1f}" if result.get("switch_chunks_per_s") else "-"
         print(f"| {result['embedding']} | {result['chunks']} | {result['chunks_per_s']:.1f} | {switch} | "
               f"{result['retrieve_ms_median']:.0f} |")
+
+
+def print_answer_table(results, args):
     answered = [(result, llm, rows) for result in results for llm, rows in result["answers"].items()]
     if not answered:
         return
@@ -256,10 +268,12 @@ def run_child(args):
         result["built_now"] = True
     questions = [question for direction in args.direction_list
                  for question in [q for q in QUESTIONS if q.direction == direction][args.skip:][: args.limit]]
-    result.update(measure_embedding(embedding))
-    result["retrieval"] = evaluate_retrieval(questions, args.verbose)
-    result["min_relevance"] = min_relevance(embedding)
-    result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
+    result["retrieval"] = []
+    if not args.answers_only:
+        result.update(measure_embedding(embedding))
+        result["retrieval"] = evaluate_retrieval(questions, args.verbose)
+        result["min_relevance"] = min_relevance(embedding)
+        result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
     result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose, args.system_prompt) for llm in args.llms}
     args.child_out.write_text(json.dumps(result, ensure_ascii=False))
 
