@@ -321,8 +321,9 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
           "november", "december")
 # "May" only capitalized: "may" is also the verb.
 MONTH = re.compile(rf"\b((?i:{'|'.join(month for month in MONTHS if month != 'may')})|May)\b|(\d{{1,2}})\s*月(?!曜)")
-# A capitalized word: a name when the sources never say it, in any case (see Facts.names).
-CAPITALIZED = re.compile(r"(?<![\w'’-])[A-Z][^\W_]*")
+# A capitalized word: a name when the sources never say it, in any case (see Facts.names). One with digits ("Q3")
+# is left to the number check.
+CAPITALIZED = re.compile(r"(?<![\w'’-])[A-Z][^\W\d_]*(?![\w'’-]*\d)")
 NOT_NAMES = {"i", "am", "pm", "a.m", "p.m"}
 
 

@@ -42,6 +42,7 @@ def test_a_capitalized_common_word_or_a_sentence_start_is_no_name():
     source = Facts("The build service will be down during the move.")
     assert Facts("During the move, the Build Service is down.").unsupported(source) == []
     assert Facts("Yes: Service stops.").unsupported(source) == []
+    assert Facts("In the third quarter, Q3, the service stops.").unsupported(Facts("the third quarter")) == []
 
 
 def test_names_are_not_checked_against_passages_in_japanese(knowledge):
