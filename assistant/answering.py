@@ -188,6 +188,7 @@ class GroundedAnswer:
                                                  shared_system_prompt=SYSTEM_PROMPT)
         self.text = ""
         self.sources = []
+        self.dropped = []  # the model's sentences the check left out (AnswerCheck.dropped)
         self.ttft_s = None
 
     def messages(self, passages):
@@ -219,6 +220,7 @@ class GroundedAnswer:
         check = AnswerCheck(self.question, self.passages, " ".join(message["content"] for message in self.history),
                             self.language)
         yield from checked_sentences(self.timed(self.stream), check)
+        self.dropped = check.dropped
         # A refusal lists no sources: they would suggest an answer.
         self.text, self.sources = check.text, [] if check.refused else check.evidence.sources(check.text)
 
@@ -321,9 +323,10 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
           "november", "december")
 # "May" only capitalized: "may" is also the verb.
 MONTH = re.compile(rf"\b((?i:{'|'.join(month for month in MONTHS if month != 'may')})|May)\b|(\d{{1,2}})\s*月(?!曜)")
-# A capitalized word: a name when the sources never say it, in any case (see Facts.names). One with digits ("Q3")
-# is left to the number check.
-CAPITALIZED = re.compile(r"(?<![\w'’-])[A-Z][^\W\d_]*(?![\w'’-]*\d)")
+# A capitalized word in Latin letters: a name when the sources never say it, in any case (see Facts.names). It may
+# stand right after kana or kanji ("バックアップはAWSに"). One with digits ("Q3") is left to the number check.
+LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+")
+CAPITALIZED = re.compile(r"(?<![A-Za-zÀ-ɏ0-9'’-])[A-Z][A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ'’-]*\d)")
 NOT_NAMES = {"i", "am", "pm", "a.m", "p.m"}
 
 
@@ -398,7 +401,7 @@ class Facts:
         self.numbers = {float(match.group(0)) for match in NUMBER.finditer(text)}
         self.bare_numbers = {float(match.group(0)) for match in NUMBER.finditer(text)
                              if not overlaps(match.span(), spans)}
-        self.words = {word.lower() for word in re.findall(r"[^\W_]+", text)}
+        self.words = {word.lower() for word in LATIN_WORD.findall(text)}
         self.names = {word for word in capitalized_inside(text) if word.lower() not in NOT_NAMES
                       and word.lower() not in WEEKDAYS and word.lower() not in MONTHS}
 

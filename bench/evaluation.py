@@ -533,13 +533,14 @@ def evaluate_answers(questions, llm, max_tokens, verbose, system_prompt=None):
             "ttft_s": answer.ttft_s,
             "seconds": seconds,
             "completion_tokens": answer.completion_tokens,
+            "dropped": answer.dropped,  # sentences stating facts the sources do not say
         }
         rows.append(row)
         if verbose:
             good = row["refused"] if question.talk is None else row["states_fact"] and row["cites_right"]
             print(f"[{llm} {'ok' if good else 'MISS'}] {question.direction} {question.text} "
                   f"(want {question.talk} {question.second}) -> {row['answer']!r} sources {row['sources']} "
-                  f"{seconds:.1f} s", flush=True)
+                  f"{seconds:.1f} s" + (f"; dropped {row['dropped']!r}" if row["dropped"] else ""), flush=True)
     return rows
 
 

@@ -45,6 +45,12 @@ def test_a_capitalized_common_word_or_a_sentence_start_is_no_name():
     assert Facts("In the third quarter, Q3, the service stops.").unsupported(Facts("the third quarter")) == []
 
 
+def test_a_latin_name_inside_a_japanese_sentence_is_checked():
+    source = Facts("来客用Wi-Fiのパスワードは何ですか？ Our biggest project is moving the build farm to Osaka.")
+    assert Facts("バックアップはAWSに保存されます。").unsupported(source) == ["AWS"]
+    assert Facts("来客用のWi-Fiは大阪にあります。").unsupported(source) == []
+
+
 def test_names_are_not_checked_against_passages_in_japanese(knowledge):
     """A name in Latin letters may be the transliteration of one in kana or kanji (佐藤 -> Sato)."""
     chef = "料理長は、京都のホテルで働いていた佐藤さんです。"
