@@ -594,8 +594,8 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
 # At T = 1 nothing is reused across rows of x, so the int16 scratch above is pure cost: each weight is
 # unpacked, stored, loaded again and multiplied 32 at a time. Here each 64 packed weight bytes are multiplied
 # in registers as they are loaded, 64 products per instruction (vpdpbusd: unsigned weight bytes x signed
-# activation bytes, lane i summing bytes 4i..4i+3). x is quantized per 32 columns to v = 128 * high + low
-# (x ~ v * dx, |v| <= 16319), two int8 planes each dotted with the same weight bytes: one plane alone
+# activation bytes, lane i summing bytes 4i..4i+3). x is quantized per 32 columns to v = 256 * high + low
+# (x ~ v * dx, |v| <= 32639), two int8 planes each dotted with the same weight bytes: one plane alone
 # (llama.cpp's Q8 activations) moved SmolLM2's logits 2.1 against transformers' (tolerance 0.075: the
 # hidden states' outlier columns leave the others a few levels of 255); two planes cost one more vpdpbusd
 # per 64 weights and are finer than the int16 dots' x. The weights' bytes are used as they are stored:
@@ -610,9 +610,9 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
 # Every 4 consecutive bytes of a load belong to one (sub-)block, so each int32 lane of a dot has one weight
 # scale and one x scale: lanes are converted to float and multiplied by the product of the two per 64
 # weights (xlane holds each lane's dx). The minimums of Q4_1/Q4_K use x's exact float sums per 32 columns.
-# int32 cannot overflow: a lane sums 4 products of |w| <= 255 and |v| <= 16319 (< 2^24).
+# int32 cannot overflow: a lane sums 4 products of |w| <= 255 and |v| <= 32639 (< 2^25).
 
-XV_MAX = np.float32(127 * 128 + 63)  # the largest |v| whose two planes both fit int8
+XV_MAX = np.float32(127 * 256 + 127)  # the largest |v| whose two planes both fit int8
 BYTE_DOT_TYPES = (Q.Q4_1, Q.Q4_K, Q.Q6_K, Q.Q8_0)
 # Up to this T matmul takes the byte dots, which unpack each row again for every row of x. Only with VNNI:
 # elsewhere the portable widening multiply is unmeasured, and the int16 dots stay.
@@ -631,7 +631,7 @@ def byte_order(p, run):
 
 @njit(fastmath=True, **COMPILE)
 def quantize_bytes(x, run, offset, xq, xlane, xcorr, xsum):
-    """x [cols] -> xq int8 [2, padded]: v = 128 * xq[0] + xq[1] in byte_order with x ~ v * dx per 32 columns;
+    """x [cols] -> xq int8 [2, padded]: v = 256 * xq[0] + xq[1] in byte_order with x ~ v * dx per 32 columns;
     xlane [padded / 4] the dx of each 4 positions' columns, xcorr [padded / 4] = -offset * their sum of v,
     xsum [cols / 32] x's sums; positions past cols are zero."""
     cols, padded = x.size, xq.shape[1]
@@ -647,14 +647,14 @@ def quantize_bytes(x, run, offset, xq, xlane, xcorr, xsum):
     for p in range(padded):
         column = p - p % 128 + byte_order(p % 128, run)
         v = np.int32(np.rint(x[column] * inverse[column // 32])) if column < cols else 0
-        high = (v + 64) >> 7  # floor((v + 64) / 128): |high| <= 127 and -64 <= v - 128 * high <= 63
-        xq[0, p], xq[1, p] = high, v - 128 * high
+        high = (v + 128) >> 8  # floor((v + 128) / 256): |high| <= 127 and -128 <= v - 256 * high <= 127
+        xq[0, p], xq[1, p] = high, v - 256 * high
     for lane in range(xlane.size):
         column = 4 * lane - 4 * lane % 128 + byte_order(4 * lane % 128, run)
         xlane[lane] = dx[column // 32] if column < cols else F32_ZERO
         total = 0
         for p in range(4 * lane, 4 * lane + 4):
-            total += 128 * np.int32(xq[0, p]) + xq[1, p]
+            total += 256 * np.int32(xq[0, p]) + xq[1, p]
         xcorr[lane] = -offset * total
 
 
@@ -663,7 +663,7 @@ def dot_x(acc, packed, xq, at):
     """acc + the byte dot of 64 weight bytes with x's 64 values at `at` (its two byte planes, see above)."""
     padded = xq.shape[1]
     low = simd.dot_quads(acc, packed, simd.load_i8(xq, padded + at))
-    return simd.add_shifted(low, simd.dot_quads(simd.zero_i32(), packed, simd.load_i8(xq, at)), 7)
+    return simd.add_shifted(low, simd.dot_quads(simd.zero_i32(), packed, simd.load_i8(xq, at)), 8)
 
 
 @njit(inline="always", **COMPILE)

@@ -21,7 +21,7 @@ CASES = [(Q.Q4_K, 512), (Q.Q6_K, 1536)] + [(t, cols) for t in (Q.Q4_1, Q.Q8_0) f
 
 
 def allowed_error(x, w, expected):
-    """x's rounding moves each product by at most half a step (largest |x| of its 32 columns / 16319) times the
+    """x's rounding moves each product by at most half a step (largest |x| of its 32 columns / 32639) times the
     weight; on top of it, the float kernels' tolerance (1e-4 of the largest result)."""
     steps, cols = x.shape
     half_steps = np.abs(x).reshape(steps, cols // 32, 32).max(axis=2) / (2 * float(kernels.XV_MAX))  # [T, cols/32]
