@@ -43,6 +43,7 @@ PREFILL_ROWS_PER_STEP = 16
 MIN_BLPOP_TIMEOUT_S = 0.01  # Redis reads a timeout of 0 as "block forever"
 # While no reply comes over the data link, the Redis reply list (stages that could not connect) is looked at this often.
 REPLY_POLL_S = 0.05
+REPLIES_PER_POLL = 256
 # Stages that answer pings but return nothing for this long: the run fails instead of waiting forever.
 SILENT_STAGE_LIMIT_S = 300.0
 
@@ -282,7 +283,7 @@ class PipelineStepper:
             if messages := self.listener.receive(min(REPLY_POLL_S, until - time.monotonic())):
                 return messages
             try:
-                if queued := self.coordinator.client.lpop(self.reply_to, data_links.MAX_CONNECTIONS):
+                if queued := self.coordinator.client.lpop(self.reply_to, REPLIES_PER_POLL):
                     return queued
             except redis.RedisError as error:
                 logger.debug("run %s: no Redis to look for replies in (%s)", self.run_id, error)
