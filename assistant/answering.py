@@ -221,7 +221,9 @@ class GroundedAnswer:
                             self.language)
         yield from checked_sentences(self.timed(self.stream), check)
         self.dropped = check.dropped
-        # A refusal lists no sources: they would suggest an answer.
+        # A refusal lists no sources, nor quotes "the closest moment": they would suggest an answer. On the
+        # evaluation set the segment closest to "What is the guest Wi-Fi password?" ("Your password must be at
+        # least 16 characters long", cosine 0.53) is as close as those that answer a question (0.45-0.60).
         self.text, self.sources = check.text, [] if check.refused else check.evidence.sources(check.text)
 
     def timed(self, deltas):
