@@ -329,7 +329,7 @@ MONTH = re.compile(rf"\b((?i:{'|'.join(month for month in MONTHS if month != 'ma
 # stand right after kana or kanji ("バックアップはAWSに"). One with digits ("Q3") is left to the number check.
 LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+")
 CAPITALIZED = re.compile(r"(?<![A-Za-zÀ-ɏ0-9'’-])[A-Z][A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ'’-]*\d)")
-NOT_NAMES = {"i", "am", "pm", "a.m", "p.m"}
+NOT_NAMES = {"i", "am", "pm"}
 
 
 def kanji_number(numeral):
