@@ -163,7 +163,7 @@ class PipelineStepper:
             return self.run_on_redis(rows)
         except redis.RedisError as error:
             raise ClusterError(
-                f"the cluster lost Redis, which carries its hidden states between nodes ({error}); ask again once it is back"
+                f"the cluster lost Redis, which carries its plans and control messages ({error}); ask again once it is back"
             ) from None
 
     def run_on_redis(self, rows):
