@@ -12,7 +12,10 @@ from gguf import GGMLQuantizationType
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "kotatsu" / "numba-cache"))
 
 from inference.core import kernels  # noqa: E402
-from inference.core.quantized import QuantMatrix, dequantize_reference, reference_matmul  # noqa: E402
+from inference.core.quantized import QuantMatrix, dequantize_reference  # noqa: E402
+from tests.inference.test_integer_dot_kernels_match_the_numpy_reference_at_1_to_16_rows import (  # noqa: E402
+    assert_products_match_the_reference_from_1_to_16_rows,
+)
 from tests.inference.test_quantized_kernels_match_the_numpy_reference import gguf_bytes  # noqa: E402
 
 Q = GGMLQuantizationType
@@ -38,13 +41,7 @@ def test_byte_dots_match_the_reference_from_1_to_16_rows(qtype, cols, monkeypatc
     monkeypatch.setattr(kernels, "BYTE_DOTS", True)
     monkeypatch.setattr(kernels, "BYTE_DOT_MAX_STEPS", kernels.FEW_ROWS_MAX)
     assert kernels.byte_dot_steps(w) == kernels.FEW_ROWS_MAX
-    for steps in range(1, 17):
-        x = rng.standard_normal((steps, cols), dtype=np.float32)  # [T, cols]
-        x[0, 7] = 40.0  # an outlier activation, as LLM hidden states have
-        expected = reference_matmul(x, w)  # [T, rows]
-        got = kernels.matmul(x, w)
-        assert got.shape == (steps, ROWS) and got.dtype == np.float32
-        assert (np.abs(got - expected) <= allowed_error(x, w, expected)).all(), f"T={steps}"
+    assert_products_match_the_reference_from_1_to_16_rows(w, rng, allowed_error)
 
 
 def test_a_row_of_an_odd_number_of_blocks_is_not_multiplied_by_byte_dots(monkeypatch):

@@ -37,12 +37,17 @@ def test_integer_dots_match_the_reference_from_1_to_16_rows(qtype, cols, monkeyp
     monkeypatch.setattr(kernels, "BYTE_DOTS", False)
     monkeypatch.setitem(kernels.INT_DOT_MAX_STEPS, qtype, kernels.FEW_ROWS_MAX)
     assert kernels.int_dot_steps(w) == kernels.FEW_ROWS_MAX
+    assert_products_match_the_reference_from_1_to_16_rows(w, rng, allowed_error)
+
+
+def assert_products_match_the_reference_from_1_to_16_rows(w, rng, allowed_error):
+    """kernels.matmul against the numpy reference for 1..16 rows of x with an outlier, within allowed_error."""
     for steps in range(1, 17):
-        x = rng.standard_normal((steps, cols), dtype=np.float32)  # [T, cols]
+        x = rng.standard_normal((steps, w.cols), dtype=np.float32)  # [T, cols]
         x[0, 7] = 40.0  # an outlier activation, as LLM hidden states have
         expected = reference_matmul(x, w)  # [T, rows]
         got = kernels.matmul(x, w)
-        assert got.shape == (steps, ROWS) and got.dtype == np.float32
+        assert got.shape == (steps, w.rows) and got.dtype == np.float32
         assert (np.abs(got - expected) <= allowed_error(x, w, expected)).all(), f"T={steps}"
 
 
