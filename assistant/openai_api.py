@@ -24,7 +24,7 @@ from assistant.middleware import DATABASE_UNAVAILABLE
 from ingest.embedding import active_embedding_model, embed_texts, encoder
 from assistant.selectors import catalog_model_kinds, chosen_language, get_api_key
 from assistant.services import do_touch_api_key
-from assistant.streaming import iterate_in_thread, sse_event
+from assistant.streaming import cluster_unavailable, iterate_in_thread, sse_event
 from inference.selectors import llm_statuses
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,10 @@ async def chat_completions(request):
         completion = await anext(events)
     except PromptTooLong as error:
         raise ApiError(400, str(error), code="context_length_exceeded", param="messages") from None
+    except Exception as error:
+        if message := cluster_unavailable(error):  # nothing was generated: the client may ask again later
+            raise ApiError(503, message, error_type="server_error", code="cluster_unavailable") from None
+        raise
     if chat.stream:
         return StreamingHttpResponse(
             chat.sse(completion, events), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
@@ -273,7 +277,8 @@ class ChatRequest:
                 yield sse_event(self.chunk({"content": delta}))
         except Exception as error:  # the stream has begun: the error can only be reported inside it
             logger.exception("chat completion %s failed", self.id)
-            yield sse_event(ApiError(500, f"Generation failed: {error}", error_type="server_error").as_dict())
+            message = cluster_unavailable(error) or f"Generation failed: {error}"
+            yield sse_event(ApiError(500, message, error_type="server_error").as_dict())
             return
         last = self.chunk({}, completion.finish_reason)
         if self.model == GROUNDED_MODEL:

@@ -10,8 +10,11 @@ import asyncio
 import json
 import threading
 
+import redis
 from django.db import connections
 from django.utils import translation
+
+from inference.cluster.pipeline_stepper import ClusterError
 
 _DONE = object()
 
@@ -53,6 +56,16 @@ async def iterate_in_thread(produce):
             yield value
     finally:
         stop.set()
+
+
+def cluster_unavailable(error):
+    """What to tell the asker when `error` means the cluster cannot answer for now (its Redis is away, its nodes
+    cannot run the model), or None for any other failure."""
+    if isinstance(error, redis.RedisError):
+        return f"The cluster cannot answer now: its Redis is unreachable ({error}). Ask again once it is back."
+    if isinstance(error, ClusterError):
+        return f"The cluster cannot answer now: {error}"
+    return None
 
 
 def sse_event(data, event=None):

@@ -14,7 +14,7 @@ from assistant.forms import AskForm, LoginForm, SearchForm
 from assistant.health import health_report, may_see_details
 from assistant.selectors import conversations_of, dashboard_visit_start, worth_watching
 from assistant.services import do_record_dashboard_visit, do_record_exchange, do_start_conversation
-from assistant.streaming import iterate_in_thread, sse_event
+from assistant.streaming import cluster_unavailable, iterate_in_thread, sse_event
 from ingest import selectors as ingest_selectors
 from ingest.moments import find_moments
 from ingest.retrieval import Filters
@@ -109,7 +109,7 @@ async def ask_stream(request):
                 yield sse_event(data, event)
         except Exception as error:
             logger.exception("answering %r failed", question)
-            yield sse_event({"message": str(error)}, "error")
+            yield sse_event({"message": cluster_unavailable(error) or str(error)}, "error")
 
     return StreamingHttpResponse(events(), content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

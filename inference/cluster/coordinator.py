@@ -96,6 +96,16 @@ class Coordinator:
     def live_heartbeats(self):
         return {info.name: info for info in read_heartbeats(self.client, self.cluster_token)}
 
+    def data_links(self, route):
+        """(host, port) of each stage's data link as its node's heartbeat announces it; None where it names none."""
+        heartbeats = self.live_heartbeats()
+        links = []
+        for stage in route:
+            info = heartbeats.get(stage["node"])
+            port = (info.memory or {}).get("data_port") if info else None
+            links.append((info.host, port) if port else None)
+        return links
+
     def mark_down(self, names):
         """Nodes a run declared dead are left out of every later plan until they beat again: a node whose link
         was cut keeps a heartbeat in Redis until it expires, and a run planned on it meanwhile would stall too.

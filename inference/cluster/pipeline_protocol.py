@@ -1,11 +1,12 @@
-"""Messages of the pipeline's data plane, carried by Redis lists (the broker the cluster already runs).
+"""Messages of the pipeline, carried over direct TCP links between the processes (data_links: hidden states and
+tokens) and by Redis lists (control messages, and data for a process that cannot be reached directly).
 
 A message is a 32-byte HMAC-SHA256 under the cluster token of everything after it, a 4-byte
 big-endian header length, a JSON header, then a payload: token ids (int64) for the first stage,
-hidden states (float32 rows of width d_model) between stages. Whoever can write to Redis but does
-not hold the token cannot make a stage compute or a coordinator accept a token: unsigned messages
-are refused like the heartbeats of another cluster. Every stage has one inbox list; a coordinator
-has one reply list per run, and one for the answers to its pings.
+hidden states (float32 rows of width d_model) between stages. Whoever can write to Redis or connect to a
+data link but does not hold the token cannot make a stage compute or a coordinator accept a token: unsigned messages
+are refused like the heartbeats of another cluster, on either channel. Every stage has one inbox list; a
+coordinator has one reply list per run, and one for the answers to its pings.
 """
 import hashlib
 import hmac

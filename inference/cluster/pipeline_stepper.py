@@ -1,16 +1,16 @@
 """The cluster's stepper for the scheduler's token loop: rows go through the pipeline of shard servers.
 
-Token ids go to the first stage, hidden states travel stage to stage through Redis, and the last stage
-replies with the sampled token: its sampler is rebuilt on every (re)start of a sequence from the params,
-the tokens so far and the random generator's state carried in the last reply. A prompt is sent all at once,
-not over several steps (each would be a round trip through every stage), as one message per
-PREFILL_BLOCK_TOKENS chunk (pipelined prefill): stage 2 reads chunk 1 while stage 1 reads chunk 2, so the
-time to the first token of a long prompt is about one stage's reading of it plus a chunk per further stage,
-not the sum of the stages' (a replay's generated tokens ride with the last chunk, one forward call each). The stages'
-start and end times of each chunk come back with it (ClusterStats.prefill_timeline). Decode steps travel
-in micro-batches (one per stage by default): a group's steps are sent as one message once every member
-that is not reading its prompt has its next token, so each stage runs a whole group in one forward call
-while the others work on the other groups.
+Token ids go to the first stage, hidden states travel stage to stage over direct TCP links (data_links; through
+Redis to a stage that cannot be reached so), and the last stage sends this run's listener the sampled token: its
+sampler is rebuilt on every (re)start of a sequence from the params, the tokens so far and the random generator's
+state carried in the last reply. A prompt is sent all at once, not over several steps (each would be a round trip
+through every stage), as one message per PREFILL_BLOCK_TOKENS chunk (pipelined prefill): stage 2 reads chunk 1
+while stage 1 reads chunk 2, so the time to the first token of a long prompt is about one stage's reading of it
+plus a chunk per further stage, not the sum of the stages' (a replay's generated tokens ride with the last chunk,
+one forward call each). The stages' start and end times of each chunk come back with it
+(ClusterStats.prefill_timeline). Decode steps travel in micro-batches (one per stage by default): a group's steps
+are sent as one message once every member that is not reading its prompt has its next token, so each stage runs a
+whole group in one forward call while the others work on the other groups.
 
 Every message in flight has a deadline: a decode step gets the coordinator's step deadline, a prefill
 or replay that much per forward call it needs. When the deadline passes without a reply, the stepper
@@ -24,11 +24,13 @@ what it would have drawn.
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import redis
 
+from inference.cluster import data_links
 from inference.cluster import pipeline_protocol as protocol
 from inference.cluster.planner import PlanError
 from inference.core.scheduler import CachesLost, GenerationStats
@@ -39,6 +41,9 @@ HEARTBEAT_STALE_S = 6.0
 # A prefill or replay gets one step's deadline per chunk it runs and one more per this many prompt rows.
 PREFILL_ROWS_PER_STEP = 16
 MIN_BLPOP_TIMEOUT_S = 0.01  # Redis reads a timeout of 0 as "block forever"
+# While no reply comes over the data link, the Redis reply list (stages that could not connect) is looked at this often.
+REPLY_POLL_S = 0.05
+REPLIES_PER_POLL = 256
 # Stages that answer pings but return nothing for this long: the run fails instead of waiting forever.
 SILENT_STAGE_LIMIT_S = 300.0
 
@@ -57,11 +62,15 @@ class StageStats:
     bytes_in: int = 0
     bytes_out: int = 0
     batch_rows: int = 0
+    around_ms: float = 0.0
+    message_bytes: int = 0
 
     def add(self, trace):
         self.tokens += 1
         self.compute_ms += trace["compute_ms"]
         self.wait_ms += trace["wait_ms"]
+        self.around_ms += trace.get("around_ms", 0.0)  # absent from nodes of an earlier version
+        self.message_bytes += trace.get("message_bytes", 0)
         self.bytes_in += trace["bytes_in"]
         self.bytes_out += trace["bytes_out"]
         self.batch_rows += trace["batch"]
@@ -74,6 +83,8 @@ class StageStats:
             "tokens": self.tokens,
             "compute_ms": round(self.compute_ms / n, 3),
             "wait_ms": round(self.wait_ms / n, 3),
+            "around_ms": round(self.around_ms / n, 3),  # the stage's Python around its forward call
+            "message_bytes": self.message_bytes // n,  # the signed message its rows came in
             "bytes_in": self.bytes_in // n,
             "bytes_out": self.bytes_out // n,
             "batch": round(self.batch_rows / n, 2),  # rows of the forward calls this stage's tokens went through
@@ -89,6 +100,16 @@ class ClusterStats(GenerationStats):
     # Each prompt chunk at each stage: {"seq", "part", "rows", "node", "started_s", "finished_s"}, seconds since the
     # prompt was sent (stage clocks against the coordinator's: exact when they share a machine).
     prefill_timeline: list = field(default_factory=list)
+    # Decode steps only: from the last stage's send of a token to this process taking it, and from taking it to
+    # sending the next step to the first stage (the scheduler's and this stepper's per-token work); and the replies' size.
+    decode_replies: int = 0
+    reply_wait_ms: float = 0.0
+    coordinator_ms: float = 0.0
+    reply_bytes: int = 0
+
+    def per_token_coordinator(self):
+        n = max(self.decode_replies, 1)
+        return {"reply_wait_ms": self.reply_wait_ms / n, "coordinator_ms": self.coordinator_ms / n, "reply_bytes": self.reply_bytes // n}
 
 
 @dataclass(eq=False)
@@ -123,6 +144,12 @@ class PipelineStepper:
         self.last_progress = time.monotonic()
         self.deadline_at = float("inf")
         self.pings_sent = 0
+        self.listener = data_links.Listener()  # the last stage's replies; its port is this run's own
+        self.links = data_links.Links()
+        self.stage_links = []  # (host, port) of each stage's data link, None where its heartbeat names none
+        self.reply_link = None  # (host, port) of this run's listener, as the stages reach it
+        self.replies = deque()  # messages received and not yet looked at
+        self.token_taken_at = None  # time.perf_counter() when the last decode step's token was taken
 
     # ------------------------------------------------------------------ the scheduler's stepper
 
@@ -136,7 +163,7 @@ class PipelineStepper:
             return self.run_on_redis(rows)
         except redis.RedisError as error:
             raise ClusterError(
-                f"the cluster lost Redis, which carries its hidden states between nodes ({error}); ask again once it is back"
+                f"the cluster lost Redis, which carries its plans and control messages ({error}); ask again once it is back"
             ) from None
 
     def run_on_redis(self, rows):
@@ -160,6 +187,8 @@ class PipelineStepper:
             logger.warning("run %s: could not release sequence %s (%s)", self.run_id, sequence_id, error)
 
     def close(self):
+        self.listener.close()
+        self.links.close()
         try:
             self.release()
             self.coordinator.client.delete(self.reply_to, self.pong_to)
@@ -204,6 +233,9 @@ class PipelineStepper:
         for group in range(self.n_groups):
             members = [index for index in self.sequences if index % self.n_groups == group and index not in reading]
             if members and all(index in self.next_steps for index in members):
+                if self.token_taken_at is not None:
+                    self.stats.coordinator_ms += (time.perf_counter() - self.token_taken_at) * 1000
+                    self.token_taken_at = None
                 items = [{"seq": index, "chunks": [1]} for index in members]
                 self.push(items, [self.next_steps.pop(index) for index in members])
                 self.track(members, InFlight(time.monotonic(), 1.0))
@@ -211,12 +243,15 @@ class PipelineStepper:
     def next_token(self):
         """(sequence id, token) of the next reply; CachesLost once stages died and the run was re-planned."""
         while True:
-            wait_s = min(self.coordinator.reply_timeout_s, self.deadline_at - time.monotonic())
-            popped = self.coordinator.client.blpop([self.reply_to], timeout=max(wait_s, MIN_BLPOP_TIMEOUT_S))
-            if popped is None:
+            if not self.replies:
+                wait_s = min(self.coordinator.reply_timeout_s, self.deadline_at - time.monotonic())
+                self.replies.extend(self.wait_for_replies(max(wait_s, MIN_BLPOP_TIMEOUT_S)))
+            if not self.replies:
                 self.recover_if_stages_died()
                 continue
-            header = self.decode(popped[1])
+            reply = self.replies.popleft()
+            taken_at, wall_taken_at = time.perf_counter(), time.time()
+            header = self.decode(reply)
             if header is None or header["epoch"] != self.epoch or header["kind"] not in ("token", "progress"):
                 continue  # forged, or a late reply from a plan that has since been replaced
             index = header["seq"]
@@ -231,10 +266,29 @@ class PipelineStepper:
                 continue
             if not header["prefill"]:
                 self.coordinator.record_step_round_trip(time.monotonic() - message.sent_at)
+                self.stats.decode_replies += 1
+                self.stats.reply_wait_ms += max(0.0, wall_taken_at - header.get("sent_at", wall_taken_at)) * 1000
+                self.stats.reply_bytes += len(reply)
+                self.token_taken_at = taken_at
                 for trace, stage in zip(header["trace"], self.stats.stages):
                     stage.add(trace)
             self.rng_states[index] = header["rng_state"]
             return index, header["token"]
+
+    def wait_for_replies(self, wait_s):
+        """Replies that came within wait_s: over this run's listener, or through Redis from a stage that could not
+        connect to it. Redis being away does not stop replies that come over the link."""
+        until = time.monotonic() + wait_s
+        while True:
+            if messages := self.listener.receive(min(REPLY_POLL_S, until - time.monotonic())):
+                return messages
+            try:
+                if queued := self.coordinator.client.lpop(self.reply_to, REPLIES_PER_POLL):
+                    return queued
+            except redis.RedisError as error:
+                logger.debug("run %s: no Redis to look for replies in (%s)", self.run_id, error)
+            if time.monotonic() >= until:
+                return []
 
     def record_timeline(self, header, message):
         for trace in header["trace"]:
@@ -262,6 +316,10 @@ class PipelineStepper:
             if self.load_stages():
                 break
         self.n_groups = self.coordinator.micro_batches or len(self.route)
+        self.stage_links = self.coordinator.data_links(self.route)
+        first_host = next((link[0] for link in self.stage_links if link), None)
+        self.reply_link = (data_links.link_host_towards(first_host), self.listener.port) if first_host else None
+        self.replies = deque()
         self.next_steps = {}
         self.in_flight = {}
         self.last_progress = time.monotonic()
@@ -372,9 +430,13 @@ class PipelineStepper:
             context_length=self.coordinator.context_length,
             items=items,
             sent_at=time.time(),
+            links=self.stage_links,
+            reply_link=self.reply_link,
         )
         payload = np.asarray(tokens, dtype=protocol.TOKEN_DTYPE).tobytes()
-        self.send_control(self.route[0]["node"], header, payload)
+        message = protocol.encode(self.coordinator.cluster_token, header, payload)
+        if not (self.stage_links[0] and self.links.send(self.stage_links[0], message)):
+            self.coordinator.client.rpush(protocol.inbox_key(self.route[0]["node"]), message)
 
     def track(self, sequence_ids, message):
         """Their tokens are due back: `message.steps` forward calls' worth of work, for the deadline."""

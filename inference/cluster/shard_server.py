@@ -1,9 +1,12 @@
-"""A node's shard server: holds layer ranges of models and runs them for pipelines, over Redis.
+"""A node's shard server: holds layer ranges of models and runs them for pipelines.
 
-It pops messages from its inbox (pipeline_protocol), keeps its stages' weights and a KV cache per
-sequence in memory, and passes hidden states on to the next stage; the last stage samples and
-replies with token ids. Everything waiting in the inbox when it looks is taken at once, and the
-single-token decode steps of all those sequences go through one forward call (continuous batching).
+Data-plane messages (pipeline_protocol) come over its TCP listener (data_links), whose port its heartbeat
+announces; control messages (load, release, ping), and data from a sender that could not connect, come through
+its Redis inbox, looked at every REDIS_POLL_S. It keeps its stages' weights and a KV cache per sequence in
+memory, and passes hidden states straight on to the next stage's listener; the last stage samples and sends the
+coordinator the token id. Everything waiting when it looks is taken at once, and the single-token decode steps
+of all those sequences go through one forward call (continuous batching). Redis being away stops only the
+control plane: the data links carry on.
 A prompt comes as one message per chunk (pipelined prefill): each chunk is passed on as soon as it is
 read, so the next stage reads chunk 1 while this one reads chunk 2; the last stage answers a chunk
 that does not end the prompt with a "progress" reply, which carries the stages' timings of it.
@@ -29,6 +32,7 @@ import numpy as np
 import psutil
 import redis
 
+from inference.cluster import data_links
 from inference.cluster import pipeline_protocol as protocol
 from inference.core.forward import forward
 from inference.core.gguf_loader import load_stage, read_gguf, resident_bytes, stage_tensor_names, without_tokenizer_vocabulary
@@ -40,6 +44,9 @@ from inference.plumbing.outage import RedisOutage
 logger = logging.getLogger(__name__)
 
 POLL_TIMEOUT_S = 0.5
+# How often the Redis inbox is looked at: the latency of a load, release or ping, and of data through Redis.
+REDIS_POLL_S = 0.05
+STATS_WRITE_INTERVAL_S = 1.0  # the rolling stats go to Redis at most this often, not once per token
 MAX_MESSAGES_PER_BATCH = 256
 LOADED_STAGES_KEPT = 2  # the current plan's stage, and the one before a re-plan while it drains
 STATS_SMOOTHING = 0.1
@@ -80,6 +87,7 @@ class StageMemory:
 class Sequence:
     cache: KVCache
     sampler: Sampler | None  # on the last stage only
+    used_at: float = 0.0  # time.time() of its last rows, to forget those whose coordinator a Redis outage failed
 
 
 @dataclass(eq=False)
@@ -91,6 +99,8 @@ class Work:
     rows: np.ndarray  # token ids [T] on the first stage, hidden states [T, D] after
     wait_ms: float  # from the sender's push to this stage's pop: queueing plus transfer
     sequence: Sequence
+    received_at: float  # time.time() when its message was taken, for the time spent around the forward call
+    message_bytes: int  # of the whole signed message its rows came in
 
 
 @dataclass(eq=False)
@@ -139,59 +149,87 @@ class ShardServer:
         self.baseline_rss = None
         self.sequences = {}  # (run, epoch, seq) -> Sequence
         self.rolling = {}
+        self.listener = data_links.Listener()
+        self.links = data_links.Links()
+        self.outage = RedisOutage(logger, "shard server")
+        self.inbox_cleared = True  # serve() clears it first; serve_once alone (tests) works through what is there
+        self.next_redis_poll = 0.0  # time.monotonic()
+        self.next_stats_write = 0.0
 
     # ------------------------------------------------------------------ the loop
 
     def serve(self, stop_event):
         """Serve until stop_event is set, riding out Redis outages."""
-        outage = RedisOutage(logger, "shard server")
-        inbox_cleared = False
-        while not stop_event.is_set():
-            try:
-                if not inbox_cleared:
-                    # Whatever waited for a previous life of this node belongs to runs that have moved on.
-                    self.client.delete(self.inbox)
-                    inbox_cleared = True
+        self.inbox_cleared = False
+        try:
+            while not stop_event.is_set():
                 self.serve_once(POLL_TIMEOUT_S)
-                if outage.succeeded():
-                    # The coordinators of the sequences held here failed them when their replies stopped.
-                    self.sequences.clear()
-            except redis.RedisError as error:
-                stop_event.wait(outage.failed(error))
+        finally:
+            self.listener.close()
+            self.links.close()
 
     def serve_once(self, timeout_s):
-        popped = self.client.blpop([self.inbox], timeout=timeout_s)
-        if popped is None:
+        """What came over the data links within timeout_s (at most REDIS_POLL_S), then the Redis inbox when it is due
+        (or nothing came): data first, since the next stage waits for it."""
+        messages = self.listener.receive(min(timeout_s, REDIS_POLL_S))
+        if messages:
+            self.handle_riding_out_redis(messages)
+        if messages and time.monotonic() < self.next_redis_poll:
             return
-        messages = [popped[1]] + (self.client.lpop(self.inbox, MAX_MESSAGES_PER_BATCH - 1) or [])
+        self.next_redis_poll = time.monotonic() + REDIS_POLL_S
+        try:
+            if not self.inbox_cleared:
+                # Whatever waited for a previous life of this node belongs to runs that have moved on.
+                self.client.delete(self.inbox)
+                self.inbox_cleared = True
+            queued = self.client.lpop(self.inbox, MAX_MESSAGES_PER_BATCH) or []
+            outage_since = self.outage.since
+            if self.outage.succeeded():
+                # The coordinators of the sequences left idle meanwhile failed them when their pings went unanswered.
+                self.sequences = {key: held for key, held in self.sequences.items() if held.used_at >= outage_since}
+        except redis.RedisError as error:
+            self.next_redis_poll = time.monotonic() + self.outage.failed(error)
+            return
+        if queued:
+            self.handle_riding_out_redis(queued)
+
+    def handle_riding_out_redis(self, messages):
+        """handle(); Redis gone while replying through it drops that reply (its coordinator's deadline sees to it)."""
+        try:
+            self.handle(messages)
+        except redis.RedisError as error:
+            self.next_redis_poll = time.monotonic() + self.outage.failed(error)
+
+    def handle(self, messages):
         received_at = time.time()
         decoded = []
         for message in messages:
             try:
-                decoded.append(protocol.decode(self.cluster_token, message))
+                decoded.append((*protocol.decode(self.cluster_token, message), len(message)))
             except protocol.ForgedMessage as refusal:
                 logger.warning("%s (inbox %s)", refusal, self.inbox)
         forwards = {}
-        for header, payload in decoded:
+        for header, payload, size in decoded:
             if header["kind"] == "load":
                 self.load(header)
             elif header["kind"] == "forward":
                 # Sequences of every run that need the same layers share one batch.
                 stage_key = (header["model"], *header["route"][header["hop"]]["layers"])
-                forwards.setdefault(stage_key, []).append((header, payload))
+                forwards.setdefault(stage_key, []).append((header, payload, size))
         for group in forwards.values():
             try:
                 self.run_group(group, received_at)
             except StageOverBudget as refusal:
                 # Steps for a stage let go of to make room (a plan since replaced): their run re-plans when they time out.
                 logger.warning("%s; dropping %d message(s) for it", refusal, len(group))
-        for header, _ in decoded:
+        for header, _, _ in decoded:
             if header["kind"] == "release":
                 self.release(header)
             elif header["kind"] == "ping":
                 pong = {"kind": "pong", "node": self.node_name, "ping": header["ping"], "run": header["run"], "epoch": header["epoch"]}
                 self.send(header["reply_to"], pong)
-        if forwards and self.rolling:  # none yet when every step so far was dropped
+        if forwards and self.rolling and time.monotonic() >= self.next_stats_write:  # none yet when every step was dropped
+            self.next_stats_write = time.monotonic() + STATS_WRITE_INTERVAL_S
             self.client.hset(protocol.stats_key(self.node_name), mapping=self.rolling)
 
     # ------------------------------------------------------------------ control messages
@@ -274,6 +312,8 @@ class ShardServer:
             "over_budget": bool(self.memory_budget) and growth > self.memory_budget,
             # [model reference, context length, bytes]: what planners count for a stage's working buffers
             "working": [[model_ref, context_length, size] for (model_ref, context_length), size in list(self.working_bytes.items())],
+            # Not memory, but what the heartbeat says of this shard server: where its data link listens.
+            "data_port": self.listener.port,
         }
 
     def load(self, header):
@@ -292,6 +332,11 @@ class ShardServer:
     def send(self, key, header, payload=b""):
         self.client.rpush(key, protocol.encode(self.cluster_token, header, payload))
 
+    def deliver(self, address, key, message):
+        """Over the data link to `address` when there is one and it takes the message, else to the Redis list `key`."""
+        if address is None or not self.links.send(address, message):
+            self.client.rpush(key, message)
+
     def release(self, header):
         run, epoch, seqs = header["run"], header["epoch"], header.get("seqs")
         for key in [key for key in self.sequences if key[:2] == (run, epoch) and (seqs is None or key[2] in seqs)]:
@@ -306,7 +351,7 @@ class ShardServer:
         stage = self.stage_for(first_header, first_header["route"][first_header["hop"]]["layers"])
         is_first, is_last = stage.embedding is not None, stage.head is not None
         work = []
-        for header, payload in group:
+        for header, payload, size in group:
             rows = protocol.payload_array(payload, is_first, stage.config.d_model)  # [T] or [T, D]
             wait_ms = max(0.0, (received_at - header["sent_at"]) * 1000)
             offset = 0
@@ -319,7 +364,7 @@ class ShardServer:
                     # away, to a plan its coordinator has since left. Working it would serve a stale plan.
                     logger.info("dropped a stale step of run %s (epoch %s)", header["run"], header["epoch"])
                     continue
-                work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage)))
+                work.append(Work(header, item, share, wait_ms, self.sequence(header, item, stage), received_at, size))
         steps = [entry for entry in work if not entry.item.get("prompt")]
         # Decode steps first and passed on at once, then each prompt chunk on its own as soon as it is done, so
         # the next stage starts on it while this one works through the rest.
@@ -356,6 +401,7 @@ class ShardServer:
             cache = KVCache(len(stage.layer_range), config.n_kv_heads, config.head_dim, header["context_length"])
             sampler = resumed_sampler(item["sampler"], config.vocab_size) if stage.head is not None else None
             self.sequences[key] = Sequence(cache, sampler)
+        self.sequences[key].used_at = time.time()
         return self.sequences[key]
 
     def pass_on(self, results):
@@ -372,12 +418,12 @@ class ShardServer:
             ]
             next_hop = header["hop"] + 1
             next_inbox = protocol.inbox_key(header["route"][next_hop]["node"])
-            self.send(next_inbox, {**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
+            message = protocol.encode(self.cluster_token, {**header, "hop": next_hop, "items": items, "sent_at": time.time()}, payload)
+            self.deliver(header["links"][next_hop] if header.get("links") else None, next_inbox, message)
 
     def reply_tokens(self, results):
         """The sampled token after each item that ends a sequence's known tokens; a "progress" reply (no sampling)
         after a prompt chunk that does not."""
-        replies = {}
         for result in results:
             header, item = result.work.header, result.work.item
             reply = {"run": header["run"], "epoch": header["epoch"], "seq": item["seq"], "part": item.get("part", 0)}
@@ -393,9 +439,8 @@ class ShardServer:
             else:
                 reply["kind"] = "progress"
             reply["trace"] = item.get("trace", []) + [self.trace(result, protocol.TOKEN_DTYPE().nbytes)]
-            replies.setdefault(header["reply_to"], []).append(protocol.encode(self.cluster_token, reply))
-        for reply_to, messages in replies.items():
-            self.client.rpush(reply_to, *messages)
+            reply["sent_at"] = time.time()
+            self.deliver(header.get("reply_link"), header["reply_to"], protocol.encode(self.cluster_token, reply))
 
     def trace(self, result, bytes_out):
         entry = {
@@ -406,6 +451,9 @@ class ShardServer:
             "bytes_in": result.work.rows.nbytes,
             "bytes_out": bytes_out,
             "batch": result.batch,
+            # Decoding, bookkeeping, sampling and encoding the rows on: this stage's Python around its forward call.
+            "around_ms": max(0.0, (time.time() - result.work.received_at) * 1000 - result.compute_ms),
+            "message_bytes": result.work.message_bytes,
         }
         self.record_rolling_stats(entry)
         return entry

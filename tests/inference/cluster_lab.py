@@ -74,6 +74,10 @@ class ClusterLab:
         try:
             if self.use_namespaces:
                 run("ip", "link", "add", self.bridge, "type", "bridge")
+                # A bridge takes the lowest MAC address of its ports unless it has one of its own: a node's port
+                # added later could change it, and the nodes already running would lose Redis for as long as
+                # their ARP entry for the bridge lives (~30 s; seen as a clean stop recorded as a crash).
+                run("ip", "link", "set", self.bridge, "address", f"02:6b:74:{self.tag[:2]}:{self.tag[2:4]}:{self.tag[4:6]}")
                 run("ip", "addr", "add", f"{self.host}/24", "dev", self.bridge)
                 run("ip", "link", "set", self.bridge, "up")
             port = free_port()

@@ -1,6 +1,8 @@
-"""Redis killed while a cluster answers through `manage.py web` (uvicorn): a /v1 chat.completions stream ends
-promptly with an error in OpenAI's shape (data: {"error": {...}}), the dashboard's stream with an "error" event,
-never a hang; once Redis is back, empty, and the nodes have announced themselves again, the next answer works."""
+"""Redis killed while a cluster answers through `manage.py web` (uvicorn): the /v1 chat.completions stream and the
+dashboard's stream finish the answer (hidden states and tokens travel over the nodes' direct data links); a question
+asked while Redis is away ends promptly with an error naming Redis, a 503 in OpenAI's shape or the dashboard's
+"error" event, never a hang; once Redis is back, empty, and the nodes have announced themselves
+again, the next answer works."""
 import json
 import time
 
@@ -110,43 +112,62 @@ def ask_stream(browser):
     )
 
 
-def test_redis_killed_mid_answer_ends_the_api_and_dashboard_streams_with_an_error(stack):
-    lab = stack["lab"]
-
+def streamed_payloads(stack, max_tokens, kill_at_first_text=False):
+    """The /v1 stream's data payloads, and when Redis was killed (at its first text) or None."""
     killed_at = None
-    with api_stream(stack, max_tokens=200) as response:
+    with api_stream(stack, max_tokens) as response:
         assert response.status_code == 200
         payloads = []
         for event in sse_blocks(response):
             payloads.append(event["data"])
-            if killed_at is None and carries_text(event["data"]):
-                killed_at = kill_redis(lab)
-    assert killed_at is not None, payloads
-    assert time.monotonic() - killed_at < PROMPTLY_S
-    error = json.loads(payloads[-1])["error"]
-    assert error["type"] == "server_error" and "Redis" in error["message"], error
+            if kill_at_first_text and killed_at is None and carries_text(event["data"]):
+                killed_at = kill_redis(stack["lab"])
+    return payloads, killed_at
 
-    start_redis_empty(lab, 1)
-    with api_stream(stack, max_tokens=8) as response:
-        payloads = [event["data"] for event in sse_blocks(response)]
-    assert payloads[-1] == "[DONE]" and json.loads(payloads[-2])["choices"][0]["finish_reason"] == "length", payloads
 
-    browser = logged_in_browser(stack["base_url"])
+def dashboard_events(browser, stack, kill_at_first_delta=False):
     killed_at = None
     with ask_stream(browser) as response:
         assert response.status_code == 200
         events = []
         for event in sse_blocks(response):
             events.append(event)
-            if killed_at is None and event["event"] == "delta":
-                killed_at = kill_redis(lab)
+            if kill_at_first_delta and killed_at is None and event["event"] == "delta":
+                killed_at = kill_redis(stack["lab"])
+    return events, killed_at
+
+
+def test_redis_killed_mid_answer_the_streams_finish_and_a_question_while_it_is_away_is_a_clear_error(stack):
+    lab = stack["lab"]
+
+    payloads, killed_at = streamed_payloads(stack, 40, kill_at_first_text=True)
+    assert killed_at is not None, payloads
+    assert payloads[-1] == "[DONE]" and json.loads(payloads[-2])["choices"][0]["finish_reason"] == "length", payloads
+
+    asked_at = time.monotonic()
+    with api_stream(stack, 8) as response:
+        response.read()
+    assert time.monotonic() - asked_at < PROMPTLY_S
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "server_error" and "Redis" in error["message"], error
+
+    start_redis_empty(lab, 1)
+    payloads, _ = streamed_payloads(stack, 8)
+    assert payloads[-1] == "[DONE]" and json.loads(payloads[-2])["choices"][0]["finish_reason"] == "length", payloads
+
+    browser = logged_in_browser(stack["base_url"])
+    events, killed_at = dashboard_events(browser, stack, kill_at_first_delta=True)
     assert killed_at is not None, events
-    assert time.monotonic() - killed_at < PROMPTLY_S
+    assert events[-1]["event"] == "done", events[-1]
+
+    asked_at = time.monotonic()
+    events, _ = dashboard_events(browser, stack)
+    assert time.monotonic() - asked_at < PROMPTLY_S
     assert events[-1]["event"] == "error" and "Redis" in json.loads(events[-1]["data"])["message"], events[-1]
 
     start_redis_empty(lab, 2)
-    with ask_stream(browser) as response:
-        events = list(sse_blocks(response))
+    events, _ = dashboard_events(browser, stack)
     assert events[-1]["event"] == "done", events[-1]
     assert Plan.objects.filter(model_name=DEFAULT_MODEL).exists()  # the answers went through the cluster
     assert stack["web"].poll() is None and all(process.poll() is None for process in lab.nodes.values())
