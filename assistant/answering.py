@@ -21,8 +21,9 @@ from text_to_num import alpha2digit
 
 from ingest import retrieval
 from assistant.generation import DEFAULT_MAX_TOKENS, answering_model
-from ingest.embedding import embed_texts
+from ingest.embedding import active_embedding_model, embed_texts, query_vector
 from ingest.models import Video
+from ingest.segment_vectors import passage_segment_vectors
 from inference.core.sampling import SamplingParams
 from inference.models import ModelMark
 from inference.selectors import serving_model
@@ -257,8 +258,8 @@ def trimmed_passage(question, passage, budget_tokens, tokens_of):
     """The passage cut to the longest run of its segments that fits the budget, grown a segment at a time on
     either side of the segment closest to the question."""
     segments = passage.segments
-    vectors = embed_texts([question, *(segment["text"] for segment in segments)])  # [1 + S, D]
-    closest = int(np.argmax(vectors[1:] @ vectors[0]))
+    model_name = active_embedding_model()
+    closest = int(np.argmax(passage_segment_vectors([passage], model_name) @ query_vector(question, model_name)))
     low, high = closest, closest + 1
     grown = True
     while grown:
@@ -496,7 +497,7 @@ class AnswerCheck:
 
     @functools.cached_property
     def evidence(self):
-        # Built when first needed (it embeds every segment given): a sentence citing a given passage is sent without it.
+        # Built when first needed (it reads the segments' stored vectors): a sentence citing a given passage is sent without it.
         return Evidence(self.question, self.passages)
 
     def finish(self, tail):
@@ -519,7 +520,8 @@ class AnswerCheck:
         body = CITATION.sub("", kept)
         if CITATION.search(kept) or not body.strip(" \n" + SENTENCE_ENDS):
             return kept
-        support = self.evidence.support(body, embed_texts([body]), range(len(self.evidence.segments)))
+        support = self.evidence.support(body, embed_texts([body], self.evidence.model_name),
+                                        range(len(self.evidence.segments)))
         trailing = body[len(body.rstrip()):]
         return cite_sentence(body.rstrip(), self.evidence.owners[int(np.argmax(support))]) + trailing
 
@@ -542,15 +544,19 @@ def cite_sentence(sentence, number):
 
 
 class Evidence:
-    """The passages given to the model, as transcript segments with their vectors, to place citations on."""
+    """The passages given to the model, as transcript segments with their vectors, to place citations on. The
+    segments' vectors are those stored at ingestion and the question's the one retrieval made: only the answer's
+    own sentences are embedded here, one short text each, since a sentence in another language than its source
+    (a Japanese answer citing an English talk) can be matched to it by meaning alone."""
 
     def __init__(self, question, passages):
         self.question = question
         self.passages = passages
         self.segments = [segment for passage in passages for segment in passage.segments]
         self.owners = [number for number, passage in enumerate(passages, start=1) for _ in passage.segments]  # [S]
-        vectors = embed_texts([question, *(segment["text"] for segment in self.segments)])  # [1 + S, D]
-        self.question_vector, self.segment_vectors = vectors[0], vectors[1:]
+        self.model_name = active_embedding_model()
+        self.question_vector = query_vector(question, self.model_name)  # [D]
+        self.segment_vectors = passage_segment_vectors(passages, self.model_name)  # [S, D]
         self.segment_terms = [set(retrieval.tokenize(segment["text"])) for segment in self.segments]
 
     def support(self, claim, claim_vectors, among):
@@ -576,7 +582,8 @@ class Evidence:
         begins; its link opens LEAD_IN_S before."""
         sentences = [sentence for sentence in sentences_of(answer) if sentence.strip()]
         plain = [CITATION.sub("", sentence) for sentence in sentences]
-        sentence_vectors = embed_texts(plain) if plain else np.zeros((0, len(self.question_vector)))  # [N, D]
+        sentence_vectors = (embed_texts(plain, self.model_name) if plain
+                            else np.zeros((0, len(self.question_vector))))  # [N, D]
         answering = sentence_vectors @ self.question_vector if plain else np.zeros(0)  # [N]
         # The sentence citing the passage that is closest to the question states the fact it cites it for.
         citing = [[index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]

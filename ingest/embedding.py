@@ -59,3 +59,17 @@ def embed_texts(texts, model_name=None, as_query=False):
         show_progress_bar=False,
     )  # [len(texts), dims]
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def segment_texts(segments):
+    """Transcript segments' texts as their vectors are made of (SegmentVectors)."""
+    return [segment["text"].strip() for segment in segments]
+
+
+@functools.lru_cache(maxsize=64)
+def query_vector(question, model_name):
+    """The question's vector as a query (read-only [dims]), kept for the questions of the last moments: retrieval,
+    then citations or search moments, compare it with stored vectors, and embedding it once is enough."""
+    vector = embed_texts([question], model_name, as_query=True)[0]  # [dims]
+    vector.setflags(write=False)
+    return vector

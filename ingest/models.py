@@ -172,6 +172,28 @@ class Chunk(models.Model):
         return np.frombuffer(bytes(self.vector), dtype=np.float32)
 
 
+class SegmentVectors(models.Model):
+    """The vectors of a video's transcript segments (Video.segments, in order) by one embedding model, so that a
+    citation or a search moment is placed on the segment that says it without embedding the transcript while the
+    asker waits. Written at ingestion; a video ingested before them, or embedded with another model than the
+    active one, gets them the first time they are needed (ingest.segment_vectors)."""
+
+    video = models.OneToOneField(Video, on_delete=models.CASCADE, primary_key=True, related_name="segment_vectors")
+    model = models.CharField(max_length=128)  # the catalog name of the embedding model
+    dims = models.PositiveIntegerField()
+    vectors = models.BinaryField()  # float32 [len(video.segments), dims], row-major
+
+    class Meta:
+        verbose_name_plural = "segment vectors"
+
+    def __str__(self):
+        return f"segment vectors of {self.video_id} by {self.model}"
+
+    @property
+    def array(self):
+        return np.frombuffer(bytes(self.vectors), dtype=np.float32).reshape(-1, self.dims)  # [segments, dims]
+
+
 class RemovedChunk(models.Model):
     """Chunk ids deleted from the database, in deletion order, so replicas remove them incrementally."""
 

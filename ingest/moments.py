@@ -2,8 +2,9 @@
 that says the words searched for best, with its second."""
 from dataclasses import dataclass
 
-from ingest.embedding import embed_texts
+from ingest.embedding import active_embedding_model, query_vector
 from ingest.retrieval import Filters, retrieve, tokenize
+from ingest.segment_vectors import passage_segment_vectors
 
 # Sharing the searched words counts as much as meaning: "where did someone say X" is mostly about the words.
 WORD_MATCH_WEIGHT = 0.5
@@ -27,8 +28,8 @@ def find_moments(query, filters=Filters(), limit=10):
         return []
     terms = set(tokenize(query))
     texts = [segment["text"].strip() for passage in passages for segment in passage.segments]
-    query_vector = embed_texts([query], as_query=True)[0]  # [dims]
-    cosines = embed_texts(texts) @ query_vector  # [segments]
+    model_name = active_embedding_model()
+    cosines = passage_segment_vectors(passages, model_name) @ query_vector(query, model_name)  # [segments]
     moments, offset = [], 0
     for passage in passages:
         segments = passage.segments

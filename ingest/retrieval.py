@@ -18,7 +18,7 @@ from rank_bm25 import BM25Okapi
 
 from inference.services import catalog_model
 from ingest.chunking import joined
-from ingest.embedding import embed_texts
+from ingest.embedding import query_vector
 from ingest.models import Chunk, KnowledgeBase
 from ingest.replica import searchable_index
 
@@ -148,7 +148,7 @@ lexical_index = LexicalIndex()
 def retrieve(question, filters=Filters(), limit=8):
     """Relevant passages for the question, best first; empty when the knowledge base does not cover it."""
     model_name, index = searchable_index()
-    question_vector = embed_texts([question], model_name, as_query=True)[0]  # [dims]
+    question_vector = query_vector(question, model_name)  # [dims]
     allowed_ids = set(filters.chunks().values_list("id", flat=True)) if filters.active else None
     k = FILTERED_CANDIDATES_PER_RETRIEVER if filters.active else CANDIDATES_PER_RETRIEVER
     rankings = [dense_search(index, question_vector, allowed_ids, k), lexical_index.search(question, allowed_ids, k)]

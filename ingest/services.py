@@ -10,6 +10,7 @@ import shutil
 import time
 from datetime import timedelta
 
+import numpy as np
 import redis
 from django.conf import settings
 from django.db import transaction
@@ -22,8 +23,9 @@ from inference.services import do_fetch_model
 from ingest import discovery, media
 from ingest.chunking import chunk_segments
 from ingest.download_slots import NoFreeSlot, download_slot
-from ingest.embedding import active_embedding_model, embed_texts
-from ingest.models import Chunk, Job, KnowledgeBase, RemovedChunk, Source, Subscription, Video, VideoSummary
+from ingest.embedding import active_embedding_model, embed_texts, segment_texts
+from ingest.models import (Chunk, Job, KnowledgeBase, RemovedChunk, SegmentVectors, Source, Subscription, Video,
+                           VideoSummary)
 from ingest.replica import current_replica
 from ingest.transcription import subtitle_segments, transcribe
 from ingest.urlsafety import UnsafeUrl, check_public_url, public_connections_only
@@ -165,9 +167,13 @@ def do_embed_video(job_id):
         chunks = chunk_segments(run.job.video.segments)
         run.advance(Job.EMBEDDING)
         model_name = active_embedding_model()
-        vectors = run.embedded(chunks, model_name)
+        # The segments' vectors too, so that citing and searching moments never embed a transcript later.
+        segments = segment_texts(run.job.video.segments)
+        vectors = run.embedded([chunk.text for chunk in chunks] + segments, model_name)
         with transaction.atomic():
-            store_chunks(run.job.video, chunks, vectors, embedded_with=model_name)
+            store_chunks(run.job.video, chunks, vectors[:len(chunks)], embedded_with=model_name)
+            if segments:
+                do_store_segment_vectors(run.job.video, np.array(vectors[len(chunks):]), model_name)
             run.release(Job.INDEXED, percent=100.0, error="")
     except redis.RedisError as error:
         raise run.interrupted_by_redis(error, Job.CHUNKING) from None
@@ -201,6 +207,12 @@ def store_chunks(video, chunks, vectors, embedded_with=None):
         for position, (chunk, vector) in enumerate(zip(chunks, vectors))
     )
     knowledge_base.bump()
+
+
+def do_store_segment_vectors(video, vectors, model_name):
+    """Keep the vectors of the video's transcript segments (float32 [len(video.segments), dims]) by model_name."""
+    SegmentVectors.objects.update_or_create(
+        video=video, defaults={"model": model_name, "dims": vectors.shape[1], "vectors": vectors.tobytes()})
 
 
 def forget_chunks(video):
@@ -327,13 +339,13 @@ class JobRun:
         if time.monotonic() - self.last_write >= PROGRESS_INTERVAL_S:
             self.write(percent=min(100.0, percent))
 
-    def embedded(self, chunks, model_name):
-        """The chunks' vectors, EMBEDDING_BATCH at a time, recording the percent done after each: a long video's
+    def embedded(self, texts, model_name):
+        """The texts' vectors, EMBEDDING_BATCH at a time, recording the percent done after each: a long video's
         embedding moves on the page rather than standing at 0% until it is all done."""
         vectors = []
-        for start in range(0, len(chunks), EMBEDDING_BATCH):
-            vectors.extend(embed_texts([chunk.text for chunk in chunks[start:start + EMBEDDING_BATCH]], model_name))
-            self.progress(100.0 * len(vectors) / len(chunks))
+        for start in range(0, len(texts), EMBEDDING_BATCH):
+            vectors.extend(embed_texts(texts[start:start + EMBEDDING_BATCH], model_name))
+            self.progress(100.0 * len(vectors) / len(texts))
         return vectors
 
     def release(self, stage, **fields):

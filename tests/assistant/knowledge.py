@@ -7,8 +7,8 @@ from django.db import transaction
 from ingest.chunking import chunk_segments
 from ingest.models import Job, Source, Video
 from ingest.replica import rebuild_snapshot
-from ingest.embedding import embed_texts
-from ingest.services import store_chunks
+from ingest.embedding import active_embedding_model, embed_texts, segment_texts
+from ingest.services import do_store_segment_vectors, store_chunks
 
 SEGMENT_S = 6.0
 FILLER = [
@@ -102,8 +102,10 @@ def indexed_video(source, video_id, title, sentences, url=None, published=dateti
     video.sources.add(source)
     chunks = chunk_segments(video.segments, target_words=60, target_seconds=30.0, overlap_s=6.0)
     vectors = embed_texts([chunk.text for chunk in chunks])
+    segment_vectors = embed_texts(segment_texts(video.segments))
     with transaction.atomic():  # as ingestion does: the knowledge base row is locked while chunks are written
         store_chunks(video, chunks, vectors)
+        do_store_segment_vectors(video, segment_vectors, active_embedding_model())
     Job.objects.create(video=video, stage=Job.INDEXED, percent=100.0)
     return video
 

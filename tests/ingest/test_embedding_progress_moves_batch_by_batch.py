@@ -28,7 +28,7 @@ def test_the_percent_rises_after_each_batch_up_to_the_end(monkeypatch):
     percents = [
         float(match[1]) for query in queries.captured_queries
         if query["sql"].startswith('UPDATE "ingest_job"') and "owner" in query["sql"]
-        for match in [re.search(r'"percent" = ([\d.]+)', query["sql"])] if match
+        for match in [re.search(r'"percent" = ([\d.]+(?:e[+-]\d+)?)', query["sql"])] if match
     ]
     during = [percent for percent in percents if 0 < percent < 100]
     assert len(during) >= 2 and during == sorted(during), percents
