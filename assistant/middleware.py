@@ -1,6 +1,6 @@
 """A database that is away (PostgreSQL restarting, the link to it cut) answers 503 with a clear message
-instead of a crash page: OpenAI's JSON error under /v1, a short page elsewhere. Connections are checked
-before reuse (CONN_HEALTH_CHECKS), so the first request after the database is back succeeds."""
+instead of a crash page: OpenAI's JSON error under /v1, a short page elsewhere. Each request opens its own
+connection (CONN_MAX_AGE 0), so the first request after the database is back succeeds."""
 import logging
 import time
 

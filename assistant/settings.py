@@ -106,7 +106,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    # A restarted PostgreSQL breaks every persistent connection: each is checked before a request reuses it.
+    # A restarted PostgreSQL breaks the connection of a long-running loop (beat, a worker between tasks): it is
+    # checked before it is used again.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
