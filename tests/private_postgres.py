@@ -59,6 +59,13 @@ class PrivatePostgres:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.work_dir} -c fsync=off"
         self._run("pg_ctl", "-D", self.data_dir, "-o", options, "-l", self.work_dir / "postgres.log", "-w", "start")
 
+    def client_connections(self):
+        """How many client connections the server holds now."""
+        query = "select count(*) from pg_stat_activity where backend_type = 'client backend'"
+        command = [*self.run_as, str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "kotatsu",
+                   "-d", self.database, "-Atc", query]
+        return int(subprocess.run(command, check=True, capture_output=True, text=True, cwd=self.work_dir).stdout) - 1  # not psql's
+
     def stop(self):
         """Fast shutdown: every connection is cut, as when the database server restarts."""
         self._run("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop")
