@@ -3,6 +3,7 @@ next to a reference measured in the same run.
 
     .venv/bin/python bench/assistant.py [--clients 50] [--seconds 60] [--max-tokens 16] [--busy-processes 0]
     .venv/bin/python bench/assistant.py --answer-model qwen2.5-coder-1.5b-instruct --clients 0   # TTFT with the 1.5B
+    .venv/bin/python bench/assistant.py --clients 0 --samples 9   # TTFT alone, median and best of 9 each
 
 1. Time to first token of a grounded question ("kotatsu": embedding, hybrid retrieval, prompt with sources,
    the LLM marked for answers on this node: SmolLM2, or --answer-model), streamed; goal <= 2 s with SmolLM2. Reference: the same question to the raw LLM (no retrieval,
@@ -46,7 +47,6 @@ QUESTIONS = [
     "What should I do with knives after use?",
     "Which market will we focus on next quarter?",
 ]
-TTFT_SAMPLES = 5
 FULL_BUDGET_QUESTION = "What should we do when the fire alarm goes off?"
 
 
@@ -56,6 +56,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--busy-processes", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=5, help="grounded questions per TTFT figure")
     parser.add_argument("--answer-model", default="smollm2-135m-instruct",
                         help="the LLM marked to serve grounded answers (manage.py models use kotatsu NAME)")
     args = parser.parse_args()
@@ -73,7 +74,7 @@ def main():
             print(f"# bench/assistant.py on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
                   f"KOTATSU_THREADS={os.environ.get('KOTATSU_THREADS', 'unset (all cores)')}, "
                   f"{args.busy_processes} busy process(es), answers by {args.answer_model}")
-            bench_time_to_first_token(base_url, api_key, args.answer_model, args.max_tokens)
+            bench_time_to_first_token(base_url, api_key, args.answer_model, args.max_tokens, args.samples)
             if args.clients:
                 bench_concurrent_clients(base_url, api_key, args)
         finally:
@@ -138,24 +139,26 @@ def streamed_ttft(client, model, question, max_tokens):
 
 
 def median_ttft(client, model, questions, max_tokens):
-    """(median TTFT, median prompt tokens) over the questions."""
+    """(median TTFT, best TTFT, median prompt tokens) over the questions."""
     measured = [streamed_ttft(client, model, question, max_tokens) for question in questions]
-    return statistics.median(ttft for ttft, _ in measured), statistics.median(tokens for _, tokens in measured)
+    ttfts = [ttft for ttft, _ in measured]
+    return statistics.median(ttfts), min(ttfts), statistics.median(tokens for _, tokens in measured)
 
 
-def bench_time_to_first_token(base_url, api_key, answer_model, max_tokens):
+def bench_time_to_first_token(base_url, api_key, answer_model, max_tokens, samples):
     headers = {"Authorization": f"Bearer {api_key}"}
-    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(TTFT_SAMPLES)]
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(samples)]
     with httpx.Client(base_url=base_url, headers=headers, timeout=600) as client:
         # The server warms up at start; these make sure the measurement does not overlap the end of it.
         streamed_ttft(client, "kotatsu", QUESTIONS[0], 1)
         streamed_ttft(client, answer_model, QUESTIONS[0], 1)
-        grounded_s, grounded_tokens = median_ttft(client, "kotatsu", questions, max_tokens)
-        raw_s, raw_tokens = median_ttft(client, answer_model, questions, max_tokens)
-        full_s, full_tokens = median_ttft(client, "kotatsu", [FULL_BUDGET_QUESTION] * TTFT_SAMPLES, max_tokens)
-    for label, seconds in (("grounded", grounded_s), ("grounded, sources filling the budget", full_s)):
+        grounded_s, grounded_best_s, grounded_tokens = median_ttft(client, "kotatsu", questions, max_tokens)
+        raw_s, _, raw_tokens = median_ttft(client, answer_model, questions, max_tokens)
+        full_s, full_best_s, full_tokens = median_ttft(client, "kotatsu", [FULL_BUDGET_QUESTION] * samples, max_tokens)
+    for label, seconds, best_s in (("grounded", grounded_s, grounded_best_s),
+                                   ("grounded, sources filling the budget", full_s, full_best_s)):
         verdict = "meets" if seconds <= 2.0 else "misses"
-        print(f"TTFT {label} (kotatsu = {answer_model}, median of {TTFT_SAMPLES}): {seconds:.2f} s "
+        print(f"TTFT {label} (kotatsu = {answer_model}, median of {samples}): {seconds:.2f} s, best {best_s:.2f} s "
               f"({verdict} the 2 s goal)")
     print(f"  prompt tokens (median): grounded {grounded_tokens:.0f}, budget filled {full_tokens:.0f}, raw {raw_tokens:.0f}; "
           f"raw LLM TTFT {raw_s:.2f} s; ratio grounded / raw {grounded_s / raw_s:.2f}")

@@ -68,6 +68,8 @@ def main():
                         help="leave out the first this many questions of each direction (a run cut in two with --limit)")
     parser.add_argument("--directions", default=",".join(DIRECTIONS), help="comma-separated, e.g. EN->EN,JA->EN")
     parser.add_argument("--max-tokens", type=int, help="answer length cap (default: the product's)")
+    parser.add_argument("--source-tokens", type=int, help="the grounded prompt's source budget instead of the "
+                        "product's (assistant.answering.SOURCE_TOKENS): a shorter prefill measured before it is chosen")
     parser.add_argument("--system-prompt", help="answer with this system prompt instead of the product's "
                         "(assistant.answering.SYSTEM_PROMPT): a prompt change measured before it is made")
     parser.add_argument("--whisper", default="whisper-base", help="the English talks' whisper model")
@@ -125,6 +127,7 @@ def run_parent(args):
             command += ["--limit", str(args.limit)] if args.limit else []
             command += ["--skip", str(args.skip)] if args.skip else []
             command += ["--system-prompt", args.system_prompt] if args.system_prompt else []
+            command += ["--source-tokens", str(args.source_tokens)] if args.source_tokens else []
             command += ["--max-tokens", str(args.max_tokens)] if args.max_tokens else []
             command += ["--verbose"] if args.verbose else []
             completed = subprocess.run(command, env=env, cwd=PROJECT_DIR)
@@ -214,20 +217,23 @@ def print_answer_table(results, args):
         return
     print("\n## Answers (assistant.answering.GroundedAnswer)\n")
     print("| embedding | LLM | direction | questions | states the fact | cites right talk ±5 s | refused | "
-          "in the question's language | s per answer (median) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "in the question's language | s per answer (median) | source budget | prompt tokens (median) | first sentence s (median) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for result, llm, all_rows in answered:
         for direction in args.direction_list:
             rows = [row for row in all_rows if row["direction"] == direction]
             if not rows:
                 continue
             seconds = sorted(row["seconds"] for row in rows)[len(rows) // 2]
+            prompt_tokens = sorted(row["prompt_tokens"] for row in rows)[len(rows) // 2]
+            first_sentence_s = sorted(row["first_sentence_s"] for row in rows)[len(rows) // 2]
             unanswerable = direction.endswith("none")
             print(f"| {result['embedding']} | {llm} | {direction} | {len(rows)} | "
                   f"{'-' if unanswerable else percent(sum(row['states_fact'] for row in rows), len(rows))} | "
                   f"{'-' if unanswerable else percent(sum(row['cites_right'] for row in rows), len(rows))} | "
                   f"{percent(sum(row['refused'] for row in rows), len(rows))} | "
-                  f"{percent(sum(row['in_question_language'] for row in rows), len(rows))} | {seconds:.1f} |")
+                  f"{percent(sum(row['in_question_language'] for row in rows), len(rows))} | {seconds:.1f} | "
+                  f"{result['source_tokens']} | {prompt_tokens} | {first_sentence_s:.2f} |")
 
 
 # ---------------------------------------------------------------- child: one embedding model in this process
@@ -274,7 +280,15 @@ def run_child(args):
         result["retrieval"] = evaluate_retrieval(questions, args.verbose)
         result["min_relevance"] = min_relevance(embedding)
         result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
-    result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose, args.system_prompt) for llm in args.llms}
+    if args.source_tokens:
+        from assistant import answering
+
+        answering.SOURCE_TOKENS = args.source_tokens
+    from assistant.answering import SOURCE_TOKENS
+
+    result["source_tokens"] = SOURCE_TOKENS
+    result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose, args.system_prompt)
+                         for llm in args.llms}
     args.child_out.write_text(json.dumps(result, ensure_ascii=False))
 
 
@@ -509,7 +523,10 @@ def evaluate_answers(questions, llm, max_tokens, verbose, system_prompt=None):
     for question in questions:
         started = time.perf_counter()
         answer = GroundedAnswer(question.text, model_name=llm, **options)
-        text = "".join(answer)
+        pieces = iter(answer)
+        text = next(pieces, "")
+        first_sentence_s = time.perf_counter() - started  # what the asker waits for (the ttft of the streams)
+        text += "".join(pieces)
         seconds = time.perf_counter() - started
         cited = {int(number) for number in CITATION.findall(answer.text)}
         cites_right = question.talk is not None and any(
@@ -530,7 +547,9 @@ def evaluate_answers(questions, llm, max_tokens, verbose, system_prompt=None):
             # question's language) asserts nothing either.
             "refused": answer.stream is None or is_refusal(answer.text),
             "in_question_language": bool(JAPANESE.search(answer.text)) == (question.language == "ja"),
-            "ttft_s": answer.ttft_s,
+            "ttft_s": answer.ttft_s,  # the model's first token
+            "first_sentence_s": first_sentence_s,
+            "prompt_tokens": answer.prompt_tokens,
             "seconds": seconds,
             "completion_tokens": answer.completion_tokens,
             "dropped": answer.dropped,  # sentences stating facts the sources do not say
@@ -540,7 +559,8 @@ def evaluate_answers(questions, llm, max_tokens, verbose, system_prompt=None):
             good = row["refused"] if question.talk is None else row["states_fact"] and row["cites_right"]
             print(f"[{llm} {'ok' if good else 'MISS'}] {question.direction} {question.text} "
                   f"(want {question.talk} {question.second}) -> {row['answer']!r} sources {row['sources']} "
-                  f"{seconds:.1f} s" + (f"; dropped {row['dropped']!r}" if row["dropped"] else ""), flush=True)
+                  f"{seconds:.1f} s, first sentence {first_sentence_s:.2f} s, prompt {answer.prompt_tokens} tokens"
+                  + (f"; dropped {row['dropped']!r}" if row["dropped"] else ""), flush=True)
     return rows
 
 

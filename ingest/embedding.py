@@ -7,6 +7,7 @@ for a switch of model names the target model. Models trained with a query and a 
 "task: search result | query: ", "title: none | text: ") get them; others embed both alike.
 """
 import functools
+import threading
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from inference.services import do_fetch_model
 from ingest.models import EmbeddingSetting
 
 BATCH_SIZE = 32
+LOADING = threading.Lock()
 
 
 def active_embedding_model():
@@ -39,7 +41,11 @@ def load_encoder(directory):
 
 def encoder(model_name=None):
     """The loaded model (the active one by default), for its tokenizer and limits."""
-    return load_encoder(model_dir(model_name or active_embedding_model()))
+    directory = model_dir(model_name or active_embedding_model())
+    # functools.cache does not hold a second caller while the first loads: the web server's warm-up and the
+    # first question would each load the model (seen twice in the web log, 1.2 GB each for EmbeddingGemma).
+    with LOADING:
+        return load_encoder(directory)
 
 
 def embed_texts(texts, model_name=None, as_query=False):
