@@ -2,11 +2,12 @@
 
     matmul(x float32 [T, cols], w QuantMatrix) -> float32 [T, rows]
 
-- T <= BYTE_DOT_MAX_STEPS (one row: decode) for Q4_1, Q4_K, Q6_K, Q8_0 on CPUs with AVX-512 VNNI: byte dots.
-  x is quantized to two int8 planes per 32 columns and each 64 packed weight bytes are multiplied in registers
-  as loaded, 64 products per instruction (vpdpbusd); see "byte dot products".
-- T <= INT_DOT_MAX_STEPS[type] (Q4_K, Q6_K up to FEW_ROWS_MAX; Q4_0, Q4_1, Q8_0 at one or two rows): integer
-  dots. x is quantized to int16, each thread unpacks its chunk of rows to int16 two at a time and sums 32
+- T <= BYTE_DOT_MAX_STEPS[type] (decode, a few sequences) for Q4_1, Q4_K, Q6_K, Q8_0 on CPUs with AVX-512
+  VNNI: byte dots. x is quantized to two int8 planes per 32 columns and each 64 packed weight bytes are
+  multiplied in registers as loaded, 64 products per instruction (vpdpbusd), unpacked once for two rows of x;
+  see "byte dot products".
+- T <= INT_DOT_MAX_STEPS[type] (Q4_K, Q6_K up to FEW_ROWS_MAX; Q4_0, Q4_1, Q8_0 at one or two rows, more with
+  VNNI): integer dots. x is quantized to int16, each thread unpacks its chunk of rows to int16 two at a time and sums 32
   products per instruction (vpdpwssd); see "integer dot products".
 - T <= FEW_ROWS_MAX, other cases (decode, small batches): each thread takes a chunk of output rows, dequantizes
   them 4 at a time into a float32 scratch that stays in cache, and dots them with all T rows of x.
@@ -57,8 +58,12 @@ FEW_ROWS_MAX = 32
 # kernel above that, and for the other types. Measured (bench/kernels.py, one thread, against the float kernel
 # in the same rounds): on AVX-512 VNNI, Q4_K 1.3-1.8x and Q6_K 2-3x at every T. The 32-weight block types pay
 # a float conversion per 64 weights per row of x: on AVX2 (no VNNI) they gain at one row (and Q8_0 at two) and
-# lose from 4-8 rows on. They also need an even number of blocks per row.
-INT_DOT_MAX_STEPS = {Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_0: 1, Q.Q4_1: 1, Q.Q8_0: 2}
+# lose from 4-8 rows on; with VNNI (vpdpwssd) Q8_0 gains 1.4-1.7x at 4-16 rows (SmolLM2's head) and Q4_1
+# 1.2-1.4x at 4-8 rows, the float kernel is faster at 16. They also need an even number of blocks per row.
+INT_DOT_MAX_STEPS = {
+    Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_0: 1,
+    Q.Q4_1: 8 if simd.HAS_VNNI else 1, Q.Q8_0: FEW_ROWS_MAX if simd.HAS_VNNI else 2,
+}
 # Output rows dequantized together by the few-rows kernel (dots4 is written for 4).
 ROW_GROUP = 4
 # float32 bytes of one dequantized panel for the BLAS path (measured: 1 MB panels halve sgemm's speed).
@@ -590,8 +595,8 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
                     out[t, r + k] = int_dot(wq[k], wvec[k], wmin[k], xq, xscale, xsum, t, unit)
 
 
-# --- byte dot products (one row of x) ----------------------------------------------------------------
-# At T = 1 nothing is reused across rows of x, so the int16 scratch above is pure cost: each weight is
+# --- byte dot products (a few rows of x) ------------------------------------------------------------
+# At a few rows of x little is reused across them, so the int16 scratch above is mostly cost: each weight is
 # unpacked, stored, loaded again and multiplied 32 at a time. Here each 64 packed weight bytes are multiplied
 # in registers as they are loaded, 64 products per instruction (vpdpbusd: unsigned weight bytes x signed
 # activation bytes, lane i summing bytes 4i..4i+3). x is quantized per 32 columns to v = 256 * high + low
@@ -610,13 +615,26 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
 # Every 4 consecutive bytes of a load belong to one (sub-)block, so each int32 lane of a dot has one weight
 # scale and one x scale: lanes are converted to float and multiplied by the product of the two per 64
 # weights (xlane holds each lane's dx). The minimums of Q4_1/Q4_K use x's exact float sums per 32 columns.
-# int32 cannot overflow: a lane sums 4 products of |w| <= 255 and |v| <= 32639 (< 2^25).
+# int32 cannot overflow: a lane sums 4 products of |w| <= 255 and |v| <= 32639 (< 2^25), Q4_1's merged sums 8.
+#
+# A row of W is walked in units of 128 weights (two 64-byte operands, see unit_dot); each unit is unpacked
+# once (nibbles, high bits, xor) and dotted with BYTE_DOT_GROUP rows of x, one float accumulator each, which
+# stay in registers. Each row of x gets exactly the operations it gets alone, in the same order: a row's result is
+# the same bits at any T.
 
 XV_MAX = np.float32(127 * 256 + 127)  # the largest |v| whose two planes both fit int8
-BYTE_DOT_TYPES = (Q.Q4_1, Q.Q4_K, Q.Q6_K, Q.Q8_0)
-# Up to this T matmul takes the byte dots, which unpack each row again for every row of x. Only with VNNI:
-# elsewhere the portable widening multiply is unmeasured, and the int16 dots stay.
-BYTE_DOT_MAX_STEPS = 1
+# Up to how many rows of x matmul multiplies each type by byte dots (the int16 or float kernels above that).
+# Measured (one thread, hot, byte vs int16 vs float kernels alternating; then on the real matrices of SmolLM2 and
+# Qwen2.5-Coder-1.5B, 2 threads: bench/RESULTS.md, 2026-11-30 "few-row byte dots"): at T = 2 byte dots are
+# 1.1x the int16 dots for Q4_K/Q6_K and 1.5-2x the int16/float kernels for Q8_0/Q4_1, also at T = 3 for those;
+# from T = 4 on the int16 dots' 2x4 tiles (two weight rows by four rows of x share every load) are faster.
+# Only with VNNI: elsewhere the portable widening multiply is unmeasured, and the int16 dots stay.
+BYTE_DOT_MAX_STEPS = {Q.Q4_1: 3, Q.Q4_K: 2, Q.Q6_K: 2, Q.Q8_0: 3}
+BYTE_DOT_TYPES = tuple(BYTE_DOT_MAX_STEPS)
+# Rows of x dotted with each unpacked unit. Measured (one thread, hot, against single rows): groups of 2 or 3
+# take 1.2-1.4x less time per row of x; groups of 4 spilled registers and gained nothing; byte dots stop at
+# T <= 3 anyway (above); each group size is one more inlined copy of the loops (compile time: 3 was 2x 2's).
+BYTE_DOT_GROUP = 2
 BYTE_DOTS = simd.HAS_VNNI
 BYTE_RUNS = {Q4_1: 16, Q4_K: 32, Q6_K: 64, Q8_0: 64}  # run length of byte_order's pairing, per type code
 BYTE_OFFSETS = {Q4_1: 0, Q4_K: 0, Q6_K: 32, Q8_0: 128}  # subtracted from each unsigned weight byte
@@ -659,74 +677,117 @@ def quantize_bytes(x, run, offset, xq, xlane, xcorr, xsum):
 
 
 @njit(inline="always", **COMPILE)
-def dot_x(acc, packed, xq, at):
-    """acc + the byte dot of 64 weight bytes with x's 64 values at `at` (its two byte planes, see above)."""
-    padded = xq.shape[1]
-    low = simd.dot_quads(acc, packed, simd.load_i8(xq, padded + at))
-    return simd.add_shifted(low, simd.dot_quads(simd.zero_i32(), packed, simd.load_i8(xq, at)), 8)
+def plane_dots(acc, packed, xq, at):
+    """acc + the byte dot of 64 weight bytes with 64 bytes of one of x's planes at flat position `at`."""
+    return simd.dot_quads(acc, packed, simd.load_i8(xq, at))
 
 
 @njit(inline="always", **COMPILE)
-def byte_dot_row(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum):
-    """Row r of W . x, from x quantized by quantize_bytes."""
-    nb = qs.shape[1]
-    acc = simd.zero_f32()
+def unit_dot(acc, first, second, first_scale, second_scale, merged, corrected, xq, xlane, xcorr, t, c):
+    """acc + row t of x . unit c of a weight row: 128 weights as two 64-byte operands (a load's low and high
+    nibbles, or Q8_0's two loads), paired with x's positions 128c..128c+127 and lanes 32c..32c+31, with
+    their weights' scales per lane. merged: both operands' lanes have the same scales (Q4_1), so their integer
+    sums add up before the one conversion; corrected: the sums start from xcorr (Q6_K's and Q8_0's offsets).
+    Each plane of x is dotted separately: v = 256 * high + low."""
+    padded = xq.shape[2]
+    high, low = 2 * t * padded + 128 * c, (2 * t + 1) * padded + 128 * c  # flat positions in xq [T, 2, padded]
+    lane = t * (padded // 4) + 32 * c
+    start = simd.load_i32(xcorr, lane) if corrected else simd.zero_i32()
+    if merged:
+        lows = plane_dots(plane_dots(start, first, xq, low), second, xq, low + 64)
+        highs = plane_dots(plane_dots(simd.zero_i32(), first, xq, high), second, xq, high + 64)
+        dots = simd.add_shifted(lows, highs, 8)
+        return simd.add_products(acc, dots, simd.mul_f32(first_scale, simd.load_f32(xlane, lane)))
+    dots = simd.add_shifted(plane_dots(start, first, xq, low), plane_dots(simd.zero_i32(), first, xq, high), 8)
+    start = simd.load_i32(xcorr, lane + 16) if corrected else simd.zero_i32()
+    second_dots = simd.add_shifted(plane_dots(start, second, xq, low + 64),
+                                   plane_dots(simd.zero_i32(), second, xq, high + 64), 8)
+    acc = simd.add_products(acc, dots, simd.mul_f32(first_scale, simd.load_f32(xlane, lane)))
+    return simd.add_products(acc, second_dots, simd.mul_f32(second_scale, simd.load_f32(xlane, lane + 16)))
+
+
+@njit(inline="always", **COMPILE)
+def each_row(accs, group, first, second, first_scale, second_scale, merged, corrected, xq, xlane, xcorr, t, c):
+    """unit_dot of one unpacked unit with rows t..t + group - 1 of x (group <= BYTE_DOT_GROUP), one accumulator
+    each."""
+    a0, a1 = accs
+    a0 = unit_dot(a0, first, second, first_scale, second_scale, merged, corrected, xq, xlane, xcorr, t, c)
+    if group > 1:
+        a1 = unit_dot(a1, first, second, first_scale, second_scale, merged, corrected, xq, xlane, xcorr, t + 1, c)
+    return a0, a1
+
+
+@njit(inline="always", **COMPILE)
+def row_minimum(code, dmin, scales, r, xsum, t):
+    """The minimums' part of row r . row t of x (Q4_1, Q4_K; 0 for the others), from x's exact sums."""
     minimum = F32_ZERO
     if code == Q4_1:
-        row_bytes = nb * 16
-        for c in range(row_bytes // 64):
-            packed = simd.load_i8(qs, r * row_bytes + 64 * c)
-            dots = dot_x(simd.zero_i32(), simd.and_i8(packed, 15), xq, 128 * c)
-            dots = dot_x(dots, simd.and_i8(simd.shr_i8(packed, 4), 15), xq, 128 * c + 64)
-            b = 4 * c
-            scale = simd.spread4(f16(d[r, b]), f16(d[r, b + 1]), f16(d[r, b + 2]), f16(d[r, b + 3]))
-            acc = simd.add_products(acc, dots, simd.mul_f32(scale, simd.load_f32(xlane, 32 * c)))
-        if row_bytes % 64:  # the last two blocks
-            c, b = row_bytes // 64, nb - 2
-            packed = simd.load_i8_half(qs, r * row_bytes + 64 * c)
-            dots = dot_x(simd.zero_i32(), simd.and_i8(packed, 15), xq, 128 * c)
-            dots = dot_x(dots, simd.and_i8(simd.shr_i8(packed, 4), 15), xq, 128 * c + 64)
-            scale = simd.spread4(f16(d[r, b]), f16(d[r, b + 1]), F32_ZERO, F32_ZERO)
-            acc = simd.add_products(acc, dots, simd.mul_f32(scale, simd.load_f32(xlane, 32 * c)))
-        for b in range(nb):
-            minimum += f16(dmin[r, b]) * xsum[b]
-    elif code == Q8_0:
-        for v in range(nb // 2):
-            packed = simd.xor_i8(simd.load_i8(qs, (r * nb + 2 * v) * 32), 0x80)
-            dots = dot_x(simd.load_i32(xcorr, 16 * v), packed, xq, 64 * v)
-            scale = simd.spread2(f16(d[r, 2 * v]), f16(d[r, 2 * v + 1]))
-            acc = simd.add_products(acc, dots, simd.mul_f32(scale, simd.load_f32(xlane, 16 * v)))
+        for b in range(dmin.shape[1]):
+            minimum += f16(dmin[r, b]) * xsum[t, b]
     elif code == Q4_K:
+        for b in range(dmin.shape[1]):
+            mins = F32_ZERO
+            for s in range(8):
+                mins += np.float32(scales[r, b, 8 + s]) * xsum[t, 8 * b + s]
+            minimum -= f16(dmin[r, b]) * mins
+    return minimum
+
+
+@njit(inline="always", **COMPILE)
+def byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum, t, group, out):
+    """out[t:t + group, r] = rows t.. of x (quantized by quantize_bytes) . row r of W (group <= 2): each unit of
+    the row is unpacked once for all of them. Each type's loop is written out: with the unpacking in a helper
+    taking the arrays, numba's reference counting calls stayed in the loop (2-3x slower)."""
+    nb = qs.shape[1]
+    zero = simd.zero_f32()
+    accs = (zero, zero)
+    if code == Q4_1:
+        # A unit is one load: 4 blocks of 16 bytes; an odd number of block pairs ends in half a load.
+        row_bytes = nb * 16
+        for c in range((nb + 3) // 4):
+            b = 4 * c
+            if b + 4 <= nb:
+                packed = simd.load_i8(qs, r * row_bytes + 64 * c)
+                scale = simd.spread4(f16(d[r, b]), f16(d[r, b + 1]), f16(d[r, b + 2]), f16(d[r, b + 3]))
+            else:
+                packed = simd.load_i8_half(qs, r * row_bytes + 64 * c)
+                scale = simd.spread4(f16(d[r, b]), f16(d[r, b + 1]), F32_ZERO, F32_ZERO)
+            accs = each_row(accs, group, simd.and_i8(packed, 15), simd.and_i8(simd.shr_i8(packed, 4), 15),
+                            scale, scale, True, False, xq, xlane, xcorr, t, c)
+    elif code == Q8_0:
+        # A unit is two loads: 4 blocks of 32 bytes; an odd number of block pairs ends in one load.
+        for c in range((nb + 3) // 4):
+            at, b = (r * nb + 4 * c) * 32, 4 * c
+            first = simd.xor_i8(simd.load_i8(qs, at), 0x80)
+            first_scale = simd.spread2(f16(d[r, b]), f16(d[r, b + 1]))
+            if b + 4 <= nb:
+                second = simd.xor_i8(simd.load_i8(qs, at + 64), 0x80)
+                second_scale = simd.spread2(f16(d[r, b + 2]), f16(d[r, b + 3]))
+            else:  # zero bytes against x's zero padding
+                second, second_scale = simd.zero_i8(), first_scale
+            accs = each_row(accs, group, first, second, first_scale, second_scale, False, True, xq, xlane, xcorr, t, c)
+    elif code == Q4_K:
+        # A unit is one load, half a super-block: sub-blocks 4 half and 4 half + 2 in its low nibbles, the two
+        # between in its high ones.
         for b in range(nb):
             block_scale = f16(d[r, b])
             for half in range(2):
                 packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * half)
-                c = 2 * b + half
-                low = dot_x(simd.zero_i32(), simd.and_i8(packed, 15), xq, 128 * c)
-                high = dot_x(simd.zero_i32(), simd.and_i8(simd.shr_i8(packed, 4), 15), xq, 128 * c + 64)
                 sub = 4 * half
                 low_scale = simd.spread2(block_scale * np.float32(scales[r, b, sub]),
                                          block_scale * np.float32(scales[r, b, sub + 2]))
                 high_scale = simd.spread2(block_scale * np.float32(scales[r, b, sub + 1]),
                                           block_scale * np.float32(scales[r, b, sub + 3]))
-                acc = simd.add_products(acc, low, simd.mul_f32(low_scale, simd.load_f32(xlane, 32 * c)))
-                acc = simd.add_products(acc, high, simd.mul_f32(high_scale, simd.load_f32(xlane, 32 * c + 16)))
-            mins = F32_ZERO
-            for s in range(8):
-                mins += np.float32(scales[r, b, 8 + s]) * xsum[8 * b + s]
-            minimum -= f16(dmin[r, b]) * mins
-    else:  # Q6_K
+                accs = each_row(accs, group, simd.and_i8(packed, 15), simd.and_i8(simd.shr_i8(packed, 4), 15),
+                                low_scale, high_scale, False, False, xq, xlane, xcorr, t, 2 * b + half)
+    else:  # Q6_K: a unit is 64 qs bytes with their 32 qh bytes, 64 weights in low nibbles then 64 in high ones.
         for b in range(nb):
             block_scale = f16(d[r, b])
             for h in range(2):
                 packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * h)
                 high_at = (r * nb + b) * 64 + 32 * h
-                c = 2 * b + h
                 low_bits = simd.shl_i8(simd.and_i8(simd.load_i8_shifted_twice(qh, high_at, 0, 2), 3), 4)
                 high_bits = simd.shl_i8(simd.and_i8(simd.load_i8_shifted_twice(qh, high_at, 4, 6), 3), 4)
-                low = dot_x(simd.load_i32(xcorr, 32 * c), simd.or_i8(simd.and_i8(packed, 15), low_bits), xq, 128 * c)
-                high = dot_x(simd.load_i32(xcorr, 32 * c + 16),
-                             simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), high_bits), xq, 128 * c + 64)
                 sub = 8 * h
                 low_scale = simd.spread4(
                     block_scale * np.float32(np.int8(scales[r, b, sub])), block_scale * np.float32(np.int8(scales[r, b, sub + 1])),
@@ -736,14 +797,17 @@ def byte_dot_row(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum):
                     block_scale * np.float32(np.int8(scales[r, b, sub + 4])), block_scale * np.float32(np.int8(scales[r, b, sub + 5])),
                     block_scale * np.float32(np.int8(scales[r, b, sub + 6])), block_scale * np.float32(np.int8(scales[r, b, sub + 7])),
                 )
-                acc = simd.add_products(acc, low, simd.mul_f32(low_scale, simd.load_f32(xlane, 32 * c)))
-                acc = simd.add_products(acc, high, simd.mul_f32(high_scale, simd.load_f32(xlane, 32 * c + 16)))
-    return simd.lane_sum(acc) + minimum
+                accs = each_row(accs, group, simd.or_i8(simd.and_i8(packed, 15), low_bits),
+                                simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), high_bits),
+                                low_scale, high_scale, False, True, xq, xlane, xcorr, t, 2 * b + h)
+    for k in range(group):
+        out[t + k, r] = simd.lane_sum(accs[k]) + row_minimum(code, dmin, scales, r, xsum, t + k)
 
 
 @njit(parallel=True, fastmath=True, **COMPILE)
 def byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
-    """out [T, rows] = x [T, cols] @ W.T for T = 1 (and a few) and BYTE_DOT_TYPES, by byte dots (see above)."""
+    """out [T, rows] = x [T, cols] @ W.T for few T and BYTE_DOT_TYPES, by byte dots (see above): each weight
+    row's units are unpacked once per BYTE_DOT_GROUP rows of x."""
     rows, (steps, cols) = qs.shape[0], x.shape
     padded = (cols + 127) // 128 * 128
     run = 16 if code == Q4_1 else 32 if code == Q4_K else 64
@@ -752,12 +816,17 @@ def byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
     xlane = np.empty((steps, padded // 4), np.float32)  # [T, padded / 4]
     xcorr = np.empty((steps, padded // 4), np.int32)  # [T, padded / 4]
     xsum = np.empty((steps, cols // 32), np.float32)  # [T, cols / 32]
-    for t in range(steps):
+    for t in prange(steps):
         quantize_bytes(x[t], run, offset, xq[t], xlane[t], xcorr[t], xsum[t])
+    pairs = steps - steps % BYTE_DOT_GROUP
     for chunk in prange(n_chunks):
         for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
-            for t in range(steps):
-                out[t, r] = byte_dot_row(code, d, dmin, scales, qs, qh, r, xq[t], xlane[t], xcorr[t], xsum[t])
+            # The group is a constant at each call: with a variable one, the branches of each_row kept numba's
+            # reference counting calls in the loop (2-3x slower).
+            for t in range(0, pairs, BYTE_DOT_GROUP):
+                byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum, t, BYTE_DOT_GROUP, out)
+            if pairs < steps:
+                byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum, pairs, 1, out)
 
 
 # --- drivers --------------------------------------------------------------------------------------
@@ -856,7 +925,7 @@ def byte_dot_steps(w):
     """Up to how many rows of x matmul multiplies w by byte dots (0: never)."""
     if not BYTE_DOTS or w.qtype not in BYTE_DOT_TYPES or w.cols % BLOCK32_UNIT:
         return 0
-    return BYTE_DOT_MAX_STEPS
+    return BYTE_DOT_MAX_STEPS[w.qtype]
 
 
 def prefill_matmul(x, w, out):

@@ -227,6 +227,14 @@ def zero_i32(typingctx):
 
 
 @intrinsic
+def zero_i8(typingctx):
+    def codegen(context, builder, signature, args):
+        return ir.Constant(I8x64.ir_type, [0] * 64)
+
+    return I8x64(), codegen
+
+
+@intrinsic
 def zero_f32(typingctx):
     def codegen(context, builder, signature, args):
         return ir.Constant(F32x16.ir_type, [0.0] * 16)

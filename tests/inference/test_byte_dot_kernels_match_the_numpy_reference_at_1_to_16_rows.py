@@ -39,7 +39,7 @@ def test_byte_dots_match_the_reference_from_1_to_16_rows(qtype, cols, monkeypatc
     w = QuantMatrix.from_gguf_bytes(qtype, (ROWS, cols), gguf_bytes(qtype, ROWS, cols, rng))
     # Byte dots at every step count, on any CPU (without VNNI through the portable widening multiply).
     monkeypatch.setattr(kernels, "BYTE_DOTS", True)
-    monkeypatch.setattr(kernels, "BYTE_DOT_MAX_STEPS", kernels.FEW_ROWS_MAX)
+    monkeypatch.setitem(kernels.BYTE_DOT_MAX_STEPS, qtype, kernels.FEW_ROWS_MAX)
     assert kernels.byte_dot_steps(w) == kernels.FEW_ROWS_MAX
     assert_products_match_the_reference_from_1_to_16_rows(w, rng, allowed_error)
 

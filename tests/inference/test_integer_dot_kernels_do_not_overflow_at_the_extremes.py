@@ -58,7 +58,7 @@ def test_byte_dots_of_the_largest_weight_bytes_stay_exact(qtype, quant, monkeypa
     """Byte dots sum 4 unsigned weight bytes (up to 255: Q8_0's 127 + 128) times x's int8 planes per int32 lane;
     quant is every Q8_0 byte's two's complement (-128 or 127) or every Q6_K qs byte (q - 32 = -32 or 31)."""
     monkeypatch.setattr(kernels, "BYTE_DOTS", True)
-    monkeypatch.setattr(kernels, "BYTE_DOT_MAX_STEPS", kernels.FEW_ROWS_MAX)
+    monkeypatch.setitem(kernels.BYTE_DOT_MAX_STEPS, qtype, kernels.FEW_ROWS_MAX)
     blocks = extreme_blocks(qtype).reshape(ROWS, COLS // GGML_QUANT_SIZES[qtype][0], -1)
     if qtype == Q.Q8_0:
         blocks[..., 2:] = quant ^ 0x80  # every quant -128 or 127
