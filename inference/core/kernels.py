@@ -58,11 +58,11 @@ FEW_ROWS_MAX = 32
 # kernel above that, and for the other types. Measured (bench/kernels.py, one thread, against the float kernel
 # in the same rounds): on AVX-512 VNNI, Q4_K 1.3-1.8x and Q6_K 2-3x at every T. The 32-weight block types pay
 # a float conversion per 64 weights per row of x: on AVX2 (no VNNI) they gain at one row (and Q8_0 at two) and
-# lose from 4-8 rows on; with VNNI (vpdpwssd) Q8_0 gains 1.4-1.7x at 4-16 rows (SmolLM2's head) and Q4_1
-# 1.2-1.4x at 4-8 rows, the float kernel is faster at 16. They also need an even number of blocks per row.
+# lose from 4-8 rows on; with VNNI (vpdpwssd) Q8_0 and Q4_1 gain 1.1-1.4x at 4-8 rows (SmolLM2's head and
+# layers), at 16 the float kernel was as fast or faster. They also need an even number of blocks per row.
 INT_DOT_MAX_STEPS = {
     Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_0: 1,
-    Q.Q4_1: 8 if simd.HAS_VNNI else 1, Q.Q8_0: FEW_ROWS_MAX if simd.HAS_VNNI else 2,
+    Q.Q4_1: 8 if simd.HAS_VNNI else 1, Q.Q8_0: 8 if simd.HAS_VNNI else 2,
 }
 # Output rows dequantized together by the few-rows kernel (dots4 is written for 4).
 ROW_GROUP = 4
