@@ -280,13 +280,11 @@ def run_child(args):
         result["retrieval"] = evaluate_retrieval(questions, args.verbose)
         result["min_relevance"] = min_relevance(embedding)
         result["retrieve_ms_median"] = sorted(row["retrieve_ms"] for row in result["retrieval"])[len(questions) // 2]
+    from assistant import answering
+
     if args.source_tokens:
-        from assistant import answering
-
         answering.SOURCE_TOKENS = args.source_tokens
-    from assistant.answering import SOURCE_TOKENS
-
-    result["source_tokens"] = SOURCE_TOKENS
+    result["source_tokens"] = answering.SOURCE_TOKENS
     result["answers"] = {llm: evaluate_answers(questions, llm, args.max_tokens, args.verbose, args.system_prompt)
                          for llm in args.llms}
     args.child_out.write_text(json.dumps(result, ensure_ascii=False))
