@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from inference.core.gguf_loader import LayerWeights, ModelConfig, StageWeights
+from inference.core import kernels
 from inference.core.kernels import matmul
 from inference.core.kv_cache import Segment
 from inference.core.quantized import QuantMatrix
@@ -68,8 +69,30 @@ def silu_and_multiply(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
     return out  # [T, F]
 
 
+# Queries of a prefill block are attended in tiles of this many, spread over the kernels' threads: a tile reads
+# only the positions its last query sees, so the masked half of a causal block is mostly never computed.
+ATTENTION_TILE = 64
+
+
 def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
-    """Causal grouped-query attention of T new queries over all `t = start + T` cached positions.
+    """Causal grouped-query attention of T new queries over all `t = start + T` cached positions."""
+    n_tokens = q.shape[0]
+    if n_tokens <= ATTENTION_TILE:
+        return attention_tile(q, keys, values, start)
+    out = np.empty((n_tokens, q.shape[1] * q.shape[2]), dtype=np.float32)  # [T, H*Dh]
+
+    def tile(first: int) -> None:
+        last = min(n_tokens, first + ATTENTION_TILE)
+        seen = start + last  # positions the tile's last query sees
+        out[first:last] = attention_tile(q[first:last], keys[:, :seen], values[:, :seen], start + first)
+
+    # numpy's matmul, exp and sums release the GIL: the tiles run in parallel on the prefill threads.
+    list(kernels.PANEL_POOL.map(tile, range(0, n_tokens, ATTENTION_TILE)))
+    return out
+
+
+def attention_tile(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
+    """attention of queries at positions start.. over all their `t = start + T` positions, on the calling thread.
 
     The G query heads that share a kv head are stacked into one matrix, so each kv head's keys are
     read once by a single matmul instead of G times. The softmax is normalized after the product

@@ -937,7 +937,10 @@ def prefill_matmul(x, w, out):
     1 ms per 8960 x 1536 matmul). Python threads run this in parallel: the compiled dequantizer and
     numpy's matmul both release the GIL.
     """
-    panel_rows = min(w.rows, max(16, PANEL_BYTES // (4 * w.cols)))
+    # As many panels as fit PANEL_BYTES, rounded up to a multiple of the threads so that every thread gets the same
+    # work: SmolLM2's matrices (1-2 panels each) otherwise left one of two threads idle.
+    n_panels = -(-(4 * w.rows * w.cols) // (PANEL_BYTES * THREADS)) * THREADS
+    panel_rows = max(16, -(-w.rows // n_panels))
 
     def multiply_panel(start):
         stop = min(w.rows, start + panel_rows)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from inference.core.forward import apply_rope, attention, rms_norm, rope_tables
+from inference.core.forward import ATTENTION_TILE, apply_rope, attention, rms_norm, rope_tables
 
 rng = np.random.default_rng(0)
 
@@ -75,3 +75,14 @@ def test_attention_of_a_single_query_sees_every_cached_position():
     keys = rng.standard_normal((2, 9, 8)).astype(np.float32)
     values = rng.standard_normal((2, 9, 8)).astype(np.float32)
     np.testing.assert_allclose(attention(q, keys, values, start=8), naive_attention(q, keys, values, 8), rtol=1e-4, atol=1e-5)
+
+
+def test_attention_of_a_prefill_block_longer_than_a_tile_matches_per_head_attention():
+    n_tokens = 2 * ATTENTION_TILE + 5  # two whole tiles and a partial one, on the prefill threads
+    start = 7
+    q = rng.standard_normal((n_tokens, 6, 8)).astype(np.float32)  # [T, H, Dh]
+    keys = rng.standard_normal((2, start + n_tokens, 8)).astype(np.float32)  # [Hkv, t, Dh]
+    values = rng.standard_normal((2, start + n_tokens, 8)).astype(np.float32)
+    out = attention(q, keys, values, start)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, naive_attention(q, keys, values, start), rtol=1e-4, atol=1e-5)
