@@ -1,9 +1,9 @@
 """Reading a GGUF file: model config, tensor locations, and the quantized weights of a range of layers.
 
-The header is parsed here, straight from the bytes into Python values: gguf's GGUFReader holds a numpy
-object per vocabulary entry (~160 MB for SmolLM2's 49k entries, for a moment that set the engine's peak
-RSS) and a memory map of the whole file. What we keep is small (config, tokenizer metadata, where each
-tensor lives). Tensors are then read by byte range, one at a time, so a pipeline stage only ever touches the
+The file is parsed once with gguf's GGUFReader; what we keep from it is small (config, tokenizer
+metadata, where each tensor lives). The reader itself is dropped right away because it holds
+a Python object per vocabulary entry (~150 MB for a 49k vocabulary) and a memory map of the whole
+file. Tensors are then read by byte range, one at a time, so a pipeline stage only ever touches the
 bytes of its own layers. Matrices stay in their GGUF blocks (quantized.QuantMatrix, read by the
 kernels); only the small vectors (norms, biases, rope factors) become float32.
 """
@@ -11,13 +11,11 @@ kernels); only the small vectors (norms, biases, rope factors) become float32.
 from __future__ import annotations
 
 import ctypes
-import mmap
 import os
-import struct
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
 from gguf.quants import dequantize, quant_shape_to_byte_shape
 
 from inference.core.quantized import LAYOUTS, SUPPORTED_TYPES, QuantMatrix
@@ -91,13 +89,19 @@ class GGUFModel:
 def read_gguf(path: str | os.PathLike) -> GGUFModel:
     """Parse a GGUF's header: config, tokenizer metadata and tensor locations (no tensor data)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise GGUFError(f"{path}: no such file")
-    try:
-        metadata, tensors = _parse_header(path)
-    except Exception as error:  # struct, mmap, unicode or enum errors on bad bytes
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise GGUFError(f"{path}: not a readable GGUF file ({reason})") from None
+    reader = _open_reader(path)
+    metadata = {key: reader.fields[key].contents() for key in reader.fields if not key.startswith("GGUF.")}
+    tensors = {
+        tensor.name: TensorInfo(
+            name=tensor.name,
+            qtype=GGMLQuantizationType(tensor.tensor_type),
+            shape=tuple(int(n) for n in reversed(tensor.shape.tolist())),
+            offset=int(tensor.data_offset),
+            n_bytes=int(tensor.n_bytes),
+        )
+        for tensor in reader.tensors
+    }
+    del reader
     _check_not_truncated(path, tensors)
     config = _config_from_metadata(path, metadata, tensors)
     return GGUFModel(path=path, config=config, tensors=tensors, metadata=metadata)
@@ -109,77 +113,14 @@ def without_tokenizer_vocabulary(model: GGUFModel) -> GGUFModel:
     return replace(model, metadata=metadata)
 
 
-GGUF_MAGIC = b"GGUF"
-GGUF_VERSIONS = (2, 3)  # 64-bit lengths and counts, as gguf's reader
-GGUF_DEFAULT_ALIGNMENT = 32
-# GGUF value types: struct format of each scalar type, by type code; 8 is a string, 9 an array.
-GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
-GGUF_STRING, GGUF_ARRAY = 8, 9
-
-
-def _parse_header(path: str) -> tuple[dict, dict[str, TensorInfo]]:
-    """Metadata as gguf's ReaderField.contents() gives it (arrays as lists), and the tensors' locations."""
-    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        at = 0
-
-        def unpack_all(fmt: str) -> tuple:
-            nonlocal at
-            values = struct.unpack_from("<" + fmt, data, at)
-            at += struct.calcsize("<" + fmt)
-            return values
-
-        def unpack(fmt: str):
-            return unpack_all(fmt)[0]
-
-        def string() -> str:
-            nonlocal at
-            length = unpack("Q")
-            if at + length > len(data):
-                raise ValueError("a string runs past the end of the file")
-            at += length
-            return str(data[at - length : at], encoding="utf-8")
-
-        def value(value_type: int):
-            nonlocal at
-            if value_type == GGUF_STRING:
-                return string()
-            if value_type != GGUF_ARRAY:
-                return unpack(GGUF_SCALARS[value_type])
-            item_type, count = unpack_all("IQ")
-            if item_type == GGUF_STRING:
-                return [string() for _ in range(count)]
-            if item_type not in GGUF_SCALARS:
-                raise ValueError(f"arrays of value type {item_type} are not supported")
-            items = np.frombuffer(data, dtype="<" + GGUF_SCALARS[item_type], count=count, offset=at)  # [count]
-            at += items.nbytes
-            return items.tolist()
-
-        if data[:4] != GGUF_MAGIC:
-            raise ValueError("GGUF magic invalid")
-        at = 4
-        version, n_tensors, n_keys = unpack_all("IQQ")
-        if version not in GGUF_VERSIONS:
-            raise ValueError(f"GGUF version {version} is not supported")
-        metadata = {}
-        for _ in range(n_keys):
-            key = string()
-            metadata[key] = value(unpack("I"))
-        located = []
-        for _ in range(n_tensors):
-            name = string()
-            dims = unpack_all("Q" * unpack("I"))  # GGUF order: the row length first
-            qtype, offset = GGMLQuantizationType(unpack("I")), unpack("Q")
-            located.append((name, qtype, tuple(int(n) for n in reversed(dims)), offset))
-        alignment = metadata.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
-        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-            raise ValueError("general.alignment must be a power of two")
-        data_start = -(-at // alignment) * alignment
-    tensors = {}
-    for name, qtype, shape, offset in located:
-        block_size, type_size = GGML_QUANT_SIZES[qtype]
-        n_bytes = int(np.prod(shape)) * type_size // block_size
-        tensors[name] = TensorInfo(name=name, qtype=qtype, shape=shape, offset=data_start + offset, n_bytes=n_bytes)
-    return metadata, tensors
+def _open_reader(path: str) -> GGUFReader:
+    if not os.path.isfile(path):
+        raise GGUFError(f"{path}: no such file")
+    try:
+        return GGUFReader(path)
+    except Exception as error:  # the reader fails with whatever numpy/struct raises on bad bytes
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise GGUFError(f"{path}: not a readable GGUF file ({reason})") from None
 
 
 def _check_not_truncated(path: str, tensors: dict[str, TensorInfo]) -> None:
