@@ -3,9 +3,9 @@
     matmul(x float32 [T, cols], w QuantMatrix) -> float32 [T, rows]
 
 - T <= BYTE_DOT_MAX_STEPS[type] (decode, a few sequences) for Q4_1, Q4_K, Q6_K, Q8_0 on CPUs with AVX-512
-  VNNI: byte dots. x is quantized to two int8 planes per 32 columns and each 64 packed weight bytes are
-  multiplied in registers as loaded, 64 products per instruction (vpdpbusd), unpacked once for two rows of x;
-  see "byte dot products".
+  VNNI: byte dots. x is quantized to two int8 planes per 32 columns (K-quants: per 256) and each 64 packed
+  weight bytes are multiplied in registers as loaded, 64 products per instruction (vpdpbusd), unpacked once
+  for two rows of x; see "byte dot products" and "byte dots of the K-quants".
 - T <= INT_DOT_MAX_STEPS[type] (Q4_K, Q6_K up to FEW_ROWS_MAX; Q4_0, Q4_1, Q8_0 at one or two rows, more with
   VNNI): integer dots. x is quantized to int16, each thread unpacks its chunk of rows to int16 two at a time and sums 32
   products per instruction (vpdpwssd); see "integer dot products".
@@ -609,12 +609,13 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
 #   first `run` weights of each run's 2 * run, its high nibbles the next `run`. xq holds x in that order
 #   (byte_order): per 128 columns, 64 bytes paired with the low nibbles, then 64 with the high ones.
 # - Q6_K: 64 qs bytes (A then C) with their 32 qh bytes are 64 consecutive weights in their low nibbles and
-#   the next 64 in their high ones: x's own order. Its quants are q - 32: the 32 goes into xcorr.
+#   the next 64 in their high ones: x's own order.
 # - Q8_0: signed bytes; w ^ 0x80 = w + 128 is the unsigned operand and xcorr takes the 128 back.
 #
-# Every 4 consecutive bytes of a load belong to one (sub-)block, so each int32 lane of a dot has one weight
-# scale and one x scale: lanes are converted to float and multiplied by the product of the two per 64
-# weights (xlane holds each lane's dx). The minimums of Q4_1/Q4_K use x's exact float sums per 32 columns.
+# Q4_1 and Q8_0 (below): every 4 consecutive bytes of a load belong to one block, so each int32 lane of a dot has
+# one weight scale and one x scale: lanes are converted to float and multiplied by the product of the two per 64
+# weights (xlane holds each lane's dx). Q4_1's minimums use x's exact float sums per 32 columns. The K-quants
+# have a section of their own (further below).
 # int32 cannot overflow: a lane sums 4 products of |w| <= 255 and |v| <= 32639 (< 2^25), Q4_1's merged sums 8.
 #
 # A row of W is walked in units of 128 weights (two 64-byte operands, see unit_dot); each unit is unpacked
@@ -625,19 +626,18 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
 XV_MAX = np.float32(127 * 256 + 127)  # the largest |v| whose two planes both fit int8
 # Up to how many rows of x matmul multiplies each type by byte dots (the int16 or float kernels above that).
 # Measured (one thread, hot, byte vs int16 vs float kernels alternating; then on the real matrices of SmolLM2 and
-# Qwen2.5-Coder-1.5B, 2 threads: bench/RESULTS.md, 2026-11-30 "few-row byte dots"): at T = 2 byte dots are
-# 1.1x the int16 dots for Q4_K/Q6_K and 1.5-2x the int16/float kernels for Q8_0/Q4_1, also at T = 3 for those;
-# from T = 4 on the int16 dots' 2x4 tiles (two weight rows by four rows of x share every load) are faster.
+# Qwen2.5-Coder-1.5B, 2 threads: bench/RESULTS.md, 2026-11-30 "few-row byte dots"): at T = 2-3 byte dots are
+# 1.5-2x the int16/float kernels for Q8_0/Q4_1; the K-quants' byte dots with integer sub-block scales (2026-12-01)
+# 1.3-1.6x the int16 dots at T = 1-3 (T = 3 as a pair and a single row). From T = 4 on the int16 dots' 2x4
+# tiles (two weight rows by four rows of x share every load) are faster.
 # Only with VNNI: elsewhere the portable widening multiply is unmeasured, and the int16 dots stay.
-BYTE_DOT_MAX_STEPS = {Q.Q4_1: 3, Q.Q4_K: 2, Q.Q6_K: 2, Q.Q8_0: 3}
+BYTE_DOT_MAX_STEPS = {Q.Q4_1: 3, Q.Q4_K: 3, Q.Q6_K: 3, Q.Q8_0: 3}
 BYTE_DOT_TYPES = tuple(BYTE_DOT_MAX_STEPS)
 # Rows of x dotted with each unpacked unit. Measured (one thread, hot, against single rows): groups of 2 or 3
 # take 1.2-1.4x less time per row of x; groups of 4 spilled registers and gained nothing; byte dots stop at
 # T <= 3 anyway (above); each group size is one more inlined copy of the loops (compile time: 3 was 2x 2's).
 BYTE_DOT_GROUP = 2
 BYTE_DOTS = simd.HAS_VNNI
-BYTE_RUNS = {Q4_1: 16, Q4_K: 32, Q6_K: 64, Q8_0: 64}  # run length of byte_order's pairing, per type code
-BYTE_OFFSETS = {Q4_1: 0, Q4_K: 0, Q6_K: 32, Q8_0: 128}  # subtracted from each unsigned weight byte
 
 
 @njit(inline="always", **COMPILE)
@@ -687,7 +687,7 @@ def unit_dot(acc, first, second, first_scale, second_scale, merged, corrected, x
     """acc + row t of x . unit c of a weight row: 128 weights as two 64-byte operands (a load's low and high
     nibbles, or Q8_0's two loads), paired with x's positions 128c..128c+127 and lanes 32c..32c+31, with
     their weights' scales per lane. merged: both operands' lanes have the same scales (Q4_1), so their integer
-    sums add up before the one conversion; corrected: the sums start from xcorr (Q6_K's and Q8_0's offsets).
+    sums add up before the one conversion; corrected: the sums start from xcorr (Q8_0's offset).
     Each plane of x is dotted separately: v = 256 * high + low."""
     padded = xq.shape[2]
     high, low = 2 * t * padded + 128 * c, (2 * t + 1) * padded + 128 * c  # flat positions in xq [T, 2, padded]
@@ -718,18 +718,12 @@ def each_row(accs, group, first, second, first_scale, second_scale, merged, corr
 
 
 @njit(inline="always", **COMPILE)
-def row_minimum(code, dmin, scales, r, xsum, t):
-    """The minimums' part of row r . row t of x (Q4_1, Q4_K; 0 for the others), from x's exact sums."""
+def row_minimum(code, dmin, r, xsum, t):
+    """The minimums' part of row r . row t of x (Q4_1; 0 for Q8_0), from x's exact sums."""
     minimum = F32_ZERO
     if code == Q4_1:
         for b in range(dmin.shape[1]):
             minimum += f16(dmin[r, b]) * xsum[t, b]
-    elif code == Q4_K:
-        for b in range(dmin.shape[1]):
-            mins = F32_ZERO
-            for s in range(8):
-                mins += np.float32(scales[r, b, 8 + s]) * xsum[t, 8 * b + s]
-            minimum -= f16(dmin[r, b]) * mins
     return minimum
 
 
@@ -766,52 +760,18 @@ def byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum, t, g
             else:  # zero bytes against x's zero padding
                 second, second_scale = simd.zero_i8(), first_scale
             accs = each_row(accs, group, first, second, first_scale, second_scale, False, True, xq, xlane, xcorr, t, c)
-    elif code == Q4_K:
-        # A unit is one load, half a super-block: sub-blocks 4 half and 4 half + 2 in its low nibbles, the two
-        # between in its high ones.
-        for b in range(nb):
-            block_scale = f16(d[r, b])
-            for half in range(2):
-                packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * half)
-                sub = 4 * half
-                low_scale = simd.spread2(block_scale * np.float32(scales[r, b, sub]),
-                                         block_scale * np.float32(scales[r, b, sub + 2]))
-                high_scale = simd.spread2(block_scale * np.float32(scales[r, b, sub + 1]),
-                                          block_scale * np.float32(scales[r, b, sub + 3]))
-                accs = each_row(accs, group, simd.and_i8(packed, 15), simd.and_i8(simd.shr_i8(packed, 4), 15),
-                                low_scale, high_scale, False, False, xq, xlane, xcorr, t, 2 * b + half)
-    else:  # Q6_K: a unit is 64 qs bytes with their 32 qh bytes, 64 weights in low nibbles then 64 in high ones.
-        for b in range(nb):
-            block_scale = f16(d[r, b])
-            for h in range(2):
-                packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * h)
-                high_at = (r * nb + b) * 64 + 32 * h
-                low_bits = simd.shl_i8(simd.and_i8(simd.load_i8_shifted_twice(qh, high_at, 0, 2), 3), 4)
-                high_bits = simd.shl_i8(simd.and_i8(simd.load_i8_shifted_twice(qh, high_at, 4, 6), 3), 4)
-                sub = 8 * h
-                low_scale = simd.spread4(
-                    block_scale * np.float32(np.int8(scales[r, b, sub])), block_scale * np.float32(np.int8(scales[r, b, sub + 1])),
-                    block_scale * np.float32(np.int8(scales[r, b, sub + 2])), block_scale * np.float32(np.int8(scales[r, b, sub + 3])),
-                )
-                high_scale = simd.spread4(
-                    block_scale * np.float32(np.int8(scales[r, b, sub + 4])), block_scale * np.float32(np.int8(scales[r, b, sub + 5])),
-                    block_scale * np.float32(np.int8(scales[r, b, sub + 6])), block_scale * np.float32(np.int8(scales[r, b, sub + 7])),
-                )
-                accs = each_row(accs, group, simd.or_i8(simd.and_i8(packed, 15), low_bits),
-                                simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), high_bits),
-                                low_scale, high_scale, False, True, xq, xlane, xcorr, t, 2 * b + h)
     for k in range(group):
-        out[t + k, r] = simd.lane_sum(accs[k]) + row_minimum(code, dmin, scales, r, xsum, t + k)
+        out[t + k, r] = simd.lane_sum(accs[k]) + row_minimum(code, dmin, r, xsum, t + k)
 
 
 @njit(parallel=True, fastmath=True, **COMPILE)
 def byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
-    """out [T, rows] = x [T, cols] @ W.T for few T and BYTE_DOT_TYPES, by byte dots (see above): each weight
+    """out [T, rows] = x [T, cols] @ W.T for few T, Q4_1 and Q8_0, by byte dots (see above): each weight
     row's units are unpacked once per BYTE_DOT_GROUP rows of x."""
     rows, (steps, cols) = qs.shape[0], x.shape
     padded = (cols + 127) // 128 * 128
-    run = 16 if code == Q4_1 else 32 if code == Q4_K else 64
-    offset = 32 if code == Q6_K else 128 if code == Q8_0 else 0
+    run = 16 if code == Q4_1 else 64
+    offset = 128 if code == Q8_0 else 0
     xq = np.empty((steps, 2, padded), np.int8)  # [T, 2 planes, padded]
     xlane = np.empty((steps, padded // 4), np.float32)  # [T, padded / 4]
     xcorr = np.empty((steps, padded // 4), np.int32)  # [T, padded / 4]
@@ -827,6 +787,148 @@ def byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
                 byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum, t, BYTE_DOT_GROUP, out)
             if pairs < steps:
                 byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xlane, xcorr, xsum, pairs, 1, out)
+
+
+# --- byte dots of the K-quants (Q4_K, Q6_K) -----------------------------------------------------------
+# As above, but x's scale is one per 256-column super-block, the weights' own unit: the dots of all of a
+# super-block's sub-blocks then share one float factor (its d times x's scale), so each sub-block's integer
+# scale multiplies its lanes' sums in int32 and the float conversion is paid once per super-block (Q6_K: per
+# half of it), not per 64 weights. Per 64 weight bytes and row of x: two vpdpbusd (x's two planes), each
+# followed by a vpdpwssd that multiplies the lanes by their sub-block scales (times 256 for the high plane)
+# into one int32 accumulator (simd.dot_scaled). x's coarser scale is the int16 dots' (one per 256 columns).
+#
+# The weights' offsets use x's exact float sums: Q4_K's minimums (-dmin * min * the sum of 32 columns) and
+# Q6_K's -32 (-32 * d * scale * the sum of 16 columns) are 16 lanes per super-block (xextra: Q4_K's sums of
+# 32 in lanes 8..15 against its mins, zeros against its scales in 0..7), one FMA into a second accumulator.
+#
+# int32 cannot overflow: a vpdpbusd lane sums 4 weights (<= 63) times a plane (|p| <= 128): |dot| <= 32256 < 2^15,
+# as dot_scaled needs. Scaled, a lane of the accumulator sums its weights times v (|v| <= 32639) times the
+# scale: Q4_K 16 weights * 15 * 63 * 32639 < 2^29 over a super-block; Q6_K 8 weights * 63 * 128 * 32639 <
+# 2^31 (2,106,000,000): its accumulator is converted every half super-block.
+
+K_BYTE_UNIT = 256  # columns per x scale
+Q4_K_FIRST_SCALES = simd.scale_lanes([0] * 8 + [2] * 8, signed=False, shift=0)  # low nibbles: sub-blocks 4h, 4h + 2
+Q4_K_FIRST_SCALES_HIGH = simd.scale_lanes([0] * 8 + [2] * 8, signed=False, shift=8)
+Q4_K_SECOND_SCALES = simd.scale_lanes([1] * 8 + [3] * 8, signed=False, shift=0)  # high nibbles: 4h + 1, 4h + 3
+Q4_K_SECOND_SCALES_HIGH = simd.scale_lanes([1] * 8 + [3] * 8, signed=False, shift=8)
+Q6_K_FIRST_SCALES = simd.scale_lanes([i // 4 for i in range(16)], signed=True, shift=0)  # 16-weight sub-blocks 8h..
+Q6_K_FIRST_SCALES_HIGH = simd.scale_lanes([i // 4 for i in range(16)], signed=True, shift=8)
+Q6_K_SECOND_SCALES = simd.scale_lanes([4 + i // 4 for i in range(16)], signed=True, shift=0)  # 8h + 4..
+Q6_K_SECOND_SCALES_HIGH = simd.scale_lanes([4 + i // 4 for i in range(16)], signed=True, shift=8)
+Q6_K_FIRST_CRUMBS, Q6_K_SECOND_CRUMBS = simd.high_crumbs(0, 2), simd.high_crumbs(4, 6)
+UNSIGNED_FLOATS, SIGNED_FLOATS = simd.byte_floats(False), simd.byte_floats(True)
+
+
+@njit(fastmath=True, **COMPILE)
+def quantize_k_bytes(x, run, q4_k, xq, xscale, xextra):
+    """x [cols] -> xq int8 [2, cols]: v = 256 * xq[0] + xq[1] in byte_order with x ~ v * xscale per 256 columns;
+    xextra [cols / 16] x's sums against the offsets' lanes (see above)."""
+    cols = x.size
+    inverse = np.empty(cols // K_BYTE_UNIT, np.float32)
+    for b in range(cols // K_BYTE_UNIT):
+        largest = F32_ZERO
+        for j in range(K_BYTE_UNIT * b, K_BYTE_UNIT * (b + 1)):
+            largest = max(largest, abs(x[j]))
+        xscale[b] = largest / XV_MAX
+        inverse[b] = XV_MAX / largest if largest > 0 else F32_ZERO
+    for p in range(cols):
+        column = p - p % 128 + byte_order(p % 128, run)
+        v = np.int32(np.rint(x[column] * inverse[column // K_BYTE_UNIT]))
+        high = (v + 128) >> 8  # as in quantize_bytes
+        xq[0, p], xq[1, p] = high, v - 256 * high
+    for k in range(cols // 16):
+        total = F32_ZERO
+        if q4_k:  # lane k % 16 of super-block k // 16: 0 against a scale (< 8), else the sum of sub-block k % 8
+            if k % 16 >= 8:
+                start = 256 * (k // 16) + 32 * (k % 8)
+                for j in range(start, start + 32):
+                    total += x[j]
+        else:
+            for j in range(16 * k, 16 * k + 16):
+                total += x[j]
+        xextra[k] = total
+
+
+@njit(inline="always", **COMPILE)
+def k_operand(acc, operand, scales, high_scales, xq, high_at, low_at):
+    """acc + 64 weight bytes . x's two planes at flat positions high_at, low_at, each lane times its sub-block's
+    scale in int32 (times 256 for the high plane: v = 256 * high + low)."""
+    high = simd.dot_quads(simd.zero_i32(), operand, simd.load_i8(xq, high_at))
+    acc = simd.dot_scaled(acc, high, high_scales)
+    return simd.dot_scaled(acc, simd.dot_quads(simd.zero_i32(), operand, simd.load_i8(xq, low_at)), scales)
+
+
+@njit(inline="always", **COMPILE)
+def k_byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, group, out):
+    """out[t:t + group, r] = rows t.. of x (quantized by quantize_k_bytes) . row r of W (group <= 2): each
+    64-byte load is unpacked once for all of them, each row of x gets the same operations as alone."""
+    nb = qs.shape[1]
+    cols = xq.shape[2]
+    zero = simd.zero_f32()
+    sum0 = sum1 = extra0 = extra1 = zero
+    for b in range(nb):
+        block_scale = f16(d[r, b])
+        scales_at = (r * nb + b) * 16
+        if code == Q4_K:
+            offsets = simd.times(UNSIGNED_FLOATS(scales, scales_at), -f16(dmin[r, b]))
+        else:
+            offsets = simd.times(SIGNED_FLOATS(scales, scales_at), np.float32(-32.0) * block_scale)
+        factor0 = block_scale * xscale[t, b]
+        factor1 = block_scale * xscale[t + 1, b] if group > 1 else F32_ZERO
+        int0 = int1 = simd.zero_i32()
+        for h in range(2):
+            packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * h)
+            if code == Q4_K:
+                first, second = simd.and_i8(packed, 15), simd.and_i8(simd.shr_i8(packed, 4), 15)
+                at = scales_at + 4 * h
+                first_scales, first_high = Q4_K_FIRST_SCALES(scales, at), Q4_K_FIRST_SCALES_HIGH(scales, at)
+                second_scales, second_high = Q4_K_SECOND_SCALES(scales, at), Q4_K_SECOND_SCALES_HIGH(scales, at)
+            else:
+                high_at = (r * nb + b) * 64 + 32 * h
+                first = simd.or_i8(simd.and_i8(packed, 15), Q6_K_FIRST_CRUMBS(qh, high_at))
+                second = simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), Q6_K_SECOND_CRUMBS(qh, high_at))
+                at = scales_at + 8 * h
+                first_scales, first_high = Q6_K_FIRST_SCALES(scales, at), Q6_K_FIRST_SCALES_HIGH(scales, at)
+                second_scales, second_high = Q6_K_SECOND_SCALES(scales, at), Q6_K_SECOND_SCALES_HIGH(scales, at)
+            position = 256 * b + 128 * h
+            high, low = 2 * t * cols + position, (2 * t + 1) * cols + position  # flat in xq [T, 2, cols]
+            int0 = k_operand(int0, first, first_scales, first_high, xq, high, low)
+            int0 = k_operand(int0, second, second_scales, second_high, xq, high + 64, low + 64)
+            if group > 1:
+                high, low = high + 2 * cols, low + 2 * cols
+                int1 = k_operand(int1, first, first_scales, first_high, xq, high, low)
+                int1 = k_operand(int1, second, second_scales, second_high, xq, high + 64, low + 64)
+            if code == Q6_K or h == 1:
+                sum0 = simd.add_integers_times(sum0, int0, factor0)
+                int0 = simd.zero_i32()
+                if group > 1:
+                    sum1 = simd.add_integers_times(sum1, int1, factor1)
+                    int1 = simd.zero_i32()
+        extra0 = simd.add_multiple(extra0, offsets, simd.load_f32(xextra, t * (cols // 16) + 16 * b))
+        if group > 1:
+            extra1 = simd.add_multiple(extra1, offsets, simd.load_f32(xextra, (t + 1) * (cols // 16) + 16 * b))
+    out[t, r] = simd.lane_sum(simd.add_f32(sum0, extra0))
+    if group > 1:
+        out[t + 1, r] = simd.lane_sum(simd.add_f32(sum1, extra1))
+
+
+@njit(parallel=True, fastmath=True, **COMPILE)
+def k_byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
+    """out [T, rows] = x [T, cols] @ W.T for few T, Q4_K and Q6_K, by byte dots (see above): each weight row's
+    loads are unpacked once per BYTE_DOT_GROUP rows of x."""
+    rows, (steps, cols) = qs.shape[0], x.shape
+    xq = np.empty((steps, 2, cols), np.int8)  # [T, 2 planes, cols]
+    xscale = np.empty((steps, cols // K_BYTE_UNIT), np.float32)  # [T, cols / 256]
+    xextra = np.empty((steps, cols // 16), np.float32)  # [T, cols / 16]
+    for t in prange(steps):
+        quantize_k_bytes(x[t], 32 if code == Q4_K else 64, code == Q4_K, xq[t], xscale[t], xextra[t])
+    pairs = steps - steps % BYTE_DOT_GROUP
+    for chunk in prange(n_chunks):
+        for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
+            for t in range(0, pairs, BYTE_DOT_GROUP):
+                k_byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, BYTE_DOT_GROUP, out)
+            if pairs < steps:
+                k_byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, pairs, 1, out)
 
 
 # --- drivers --------------------------------------------------------------------------------------
@@ -905,7 +1007,7 @@ def matmul(x, w: QuantMatrix):
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
         if x.shape[0] <= byte_dot_steps(w):
-            kernel = byte_dot_kernel
+            kernel = k_byte_dot_kernel if w.qtype in (Q.Q4_K, Q.Q6_K) else byte_dot_kernel
         elif x.shape[0] <= int_dot_steps(w):
             kernel = int_dot_kernel
         else:

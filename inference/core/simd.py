@@ -372,3 +372,136 @@ def lane_sum(typingctx, vector):
         return builder.extract_element(value, ir.Constant(I32, 0))
 
     return types.float32(F32x16), codegen
+
+
+# --- the K-quants' byte dots: sub-block scales multiplied in int32 ------------------------------------
+
+
+@intrinsic
+def dot_scaled(typingctx, acc, dots, scales):
+    """acc + dots * scales in int32, lane by lane, for |dots| < 2^15 and scales built by scale_lanes (each lane
+    an int16 in its low half, zeros above): vpdpwssd multiplies the low halves and adds 0 * the high ones."""
+
+    def codegen(context, builder, signature, args):
+        if HAS_VNNI:
+            as_i16 = [builder.bitcast(v, I16x32.ir_type) for v in args[1:]]
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(I32x16.ir_type, [I32x16.ir_type, I16x32.ir_type, I16x32.ir_type]),
+                "llvm.x86.avx512.vpdpwssd.512",
+            )
+            return builder.call(function, [args[0], *as_i16])
+        lows = [builder.sext(builder.trunc(v, ir.VectorType(I16, 16)), I32x16.ir_type) for v in args[1:]]
+        return builder.add(args[0], builder.mul(*lows))
+
+    return I32x16(I32x16, I32x16, I32x16), codegen
+
+
+def scale_lanes(pattern, signed, shift):
+    """An intrinsic (array, at) -> I32x16 whose lane i is the int16 (array[at + pattern[i]] << shift) (the byte
+    sign-extended when signed; shift 0 or 8) in its low half: the sub-block scales of a byte dot's lanes, for
+    dot_scaled. Built as one byte shuffle (vpermb), plus a shift for signed bytes unshifted."""
+    loaded = 4 if max(pattern) < 4 else 8  # bytes read: never past the block's scales
+    # Each lane's scale byte goes to its byte 1 (shift 8, or signed: shifted back down arithmetically), else 0.
+    at_byte = 1 if signed or shift else 0
+    zero = loaded  # the first element of the all-zero second operand
+    mask = [pattern[k // 4] if k % 4 == at_byte else zero for k in range(64)]
+
+    @intrinsic
+    def lanes(typingctx, array, at):
+        contiguous(array)
+
+        def codegen(context, builder, signature, args):
+            raw = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                               ir.VectorType(I8, loaded)), align=1)
+            spread = builder.shuffle_vector(raw, ir.Constant(raw.type, [0] * loaded),
+                                            ir.Constant(ir.VectorType(I32, 64), mask))
+            if signed and not shift:
+                words = builder.ashr(builder.bitcast(spread, I16x32.ir_type), ir.Constant(I16x32.ir_type, [8] * 32))
+                return builder.bitcast(words, I32x16.ir_type)
+            return builder.bitcast(spread, I32x16.ir_type)
+
+        return I32x16(array, types.intp), codegen
+
+    return lanes
+
+
+def high_crumbs(first_shift, second_shift):
+    """An intrinsic (qh, at) -> I8x64: Q6_K's top two bits of 64 weights at bits 4..5, from 32 qh bytes: lanes
+    0..31 take bits first_shift.. of bytes at..at + 31, lanes 32..63 bits second_shift.. of the same bytes."""
+
+    @intrinsic
+    def crumbs(typingctx, array, at):
+        contiguous(array)
+
+        def codegen(context, builder, signature, args):
+            half = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                                ir.VectorType(I8, 32)), align=1)
+            both = builder.shuffle_vector(half, half, ir.Constant(ir.VectorType(I32, 64), list(range(32)) * 2))
+            # Shifted as 16-bit words (x86 has no byte shifts): the mask drops what crossed from the other byte.
+            words = builder.bitcast(both, I16x32.ir_type)
+            words = builder.lshr(words, ir.Constant(I16x32.ir_type, [first_shift] * 16 + [second_shift] * 16))
+            words = builder.and_(words, ir.Constant(I16x32.ir_type, [0x0303] * 32))
+            words = builder.shl(words, ir.Constant(I16x32.ir_type, [4] * 32))
+            return builder.bitcast(words, I8x64.ir_type)
+
+        return I8x64(array, types.intp), codegen
+
+    return crumbs
+
+
+def byte_floats(signed):
+    """An intrinsic (array, at) -> F32x16: 16 bytes from array's flat byte `at` as floats."""
+
+    @intrinsic
+    def floats(typingctx, array, at):
+        contiguous(array)
+
+        def codegen(context, builder, signature, args):
+            raw = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                               ir.VectorType(I8, 16)), align=1)
+            wide = (builder.sext if signed else builder.zext)(raw, I32x16.ir_type)
+            return builder.sitofp(wide, F32x16.ir_type)
+
+        return F32x16(array, types.intp), codegen
+
+    return floats
+
+
+@intrinsic
+def times(typingctx, vector, factor):
+    """vector * factor, lane by lane."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fmul(args[0], splat(builder, args[1], F32x16.ir_type))
+
+    return F32x16(F32x16, types.float32), codegen
+
+
+@intrinsic
+def add_f32(typingctx, a, b):
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1])
+
+    return F32x16(F32x16, F32x16), codegen
+
+
+@intrinsic
+def add_multiple(typingctx, acc, a, b):
+    """acc + a * b, lane by lane (one FMA)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], builder.fmul(args[1], args[2], flags=("contract",)), flags=("contract",))
+
+    return F32x16(F32x16, F32x16, F32x16), codegen
+
+
+@intrinsic
+def add_integers_times(typingctx, acc, integers, factor):
+    """acc + float(integers) * factor, lane by lane."""
+
+    def codegen(context, builder, signature, args):
+        values = builder.sitofp(args[1], F32x16.ir_type)
+        scaled = builder.fmul(values, splat(builder, args[2], F32x16.ir_type), flags=("contract",))
+        return builder.fadd(args[0], scaled, flags=("contract",))
+
+    return F32x16(F32x16, I32x16, types.float32), codegen

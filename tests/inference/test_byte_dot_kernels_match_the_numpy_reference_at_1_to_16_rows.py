@@ -1,6 +1,6 @@
-"""The byte-dot kernels (x as two int8 planes per 32 columns, multiplied by the weights' own bytes) give the
-numpy reference's products at every few-row step count, on the row lengths of real models (SmolLM2's 576 and
-1536 columns: Q4_1's 576 ends in half a 64-byte load), off by no more than x's rounding."""
+"""The byte-dot kernels (x as two int8 planes per 32 columns, per 256 for the K-quants, multiplied by the weights'
+own bytes) give the numpy reference's products at every few-row step count, on the row lengths of real models
+(SmolLM2's 576 and 1536 columns: Q4_1's 576 ends in half a 64-byte load), off by no more than x's rounding."""
 
 import os
 from pathlib import Path
@@ -24,11 +24,12 @@ CASES = [(Q.Q4_K, 512), (Q.Q6_K, 1536)] + [(t, cols) for t in (Q.Q4_1, Q.Q8_0) f
 
 
 def allowed_error(x, w, expected):
-    """x's rounding moves each product by at most half a step (largest |x| of its 32 columns / 32639) times the
-    weight; on top of it, the float kernels' tolerance (1e-4 of the largest result)."""
+    """x's rounding moves each product by at most half a step (largest |x| of its group of columns / 32639) times
+    the weight; on top of it, the float kernels' tolerance (1e-4 of the largest result)."""
     steps, cols = x.shape
-    half_steps = np.abs(x).reshape(steps, cols // 32, 32).max(axis=2) / (2 * float(kernels.XV_MAX))  # [T, cols/32]
-    half_steps = np.repeat(half_steps, 32, axis=1)  # [T, cols]
+    group = kernels.K_BYTE_UNIT if w.qtype in (Q.Q4_K, Q.Q6_K) else 32
+    half_steps = np.abs(x).reshape(steps, cols // group, group).max(axis=2) / (2 * float(kernels.XV_MAX))  # [T, cols/group]
+    half_steps = np.repeat(half_steps, group, axis=1)  # [T, cols]
     weights = np.abs(dequantize_reference(w, np.arange(w.rows)))  # [rows, cols]
     return half_steps @ weights.T + 1e-4 * np.abs(expected).max()  # [T, rows]
 
