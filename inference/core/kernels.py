@@ -850,86 +850,142 @@ def quantize_k_bytes(x, run, q4_k, xq, xscale, xextra):
 
 
 @njit(inline="always", **COMPILE)
-def k_operand(acc, operand, scales, high_scales, xq, high_at, low_at):
-    """acc + 64 weight bytes . x's two planes at flat positions high_at, low_at, each lane times its sub-block's
-    scale in int32 (times 256 for the high plane: v = 256 * high + low)."""
-    high = simd.dot_quads(simd.zero_i32(), operand, simd.load_i8(xq, high_at))
-    acc = simd.dot_scaled(acc, high, high_scales)
-    return simd.dot_scaled(acc, simd.dot_quads(simd.zero_i32(), operand, simd.load_i8(xq, low_at)), scales)
+def k_unpacked(code, scales, qs, qh, r, b, h):
+    """Half h of super-block b of row r: its two 64-byte operands (64 weights each, see byte dots above) and
+    the sub-block scales of their lanes, as they are and times 256."""
+    nb = qs.shape[1]
+    packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * h)
+    scales_at = (r * nb + b) * 16
+    if code == Q4_K:
+        first, second = simd.and_i8(packed, 15), simd.and_i8(simd.shr_i8(packed, 4), 15)
+        at = scales_at + 4 * h
+        return (first, second, Q4_K_FIRST_SCALES(scales, at), Q4_K_FIRST_SCALES_HIGH(scales, at),
+                Q4_K_SECOND_SCALES(scales, at), Q4_K_SECOND_SCALES_HIGH(scales, at))
+    high_at = (r * nb + b) * 64 + 32 * h
+    first = simd.or_i8(simd.and_i8(packed, 15), Q6_K_FIRST_CRUMBS(qh, high_at))
+    second = simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), Q6_K_SECOND_CRUMBS(qh, high_at))
+    at = scales_at + 8 * h
+    return (first, second, Q6_K_FIRST_SCALES(scales, at), Q6_K_FIRST_SCALES_HIGH(scales, at),
+            Q6_K_SECOND_SCALES(scales, at), Q6_K_SECOND_SCALES_HIGH(scales, at))
 
 
 @njit(inline="always", **COMPILE)
-def k_byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, group, out):
-    """out[t:t + group, r] = rows t.. of x (quantized by quantize_k_bytes) . row r of W (group <= 2): each
-    64-byte load is unpacked once for all of them, each row of x gets the same operations as alone."""
+def k_offsets(code, d, dmin, scales, r, b):
+    """The 16 lanes of super-block b of row r that xextra's sums multiply (see above)."""
+    scales_at = (r * d.shape[1] + b) * 16
+    if code == Q4_K:
+        return simd.times(UNSIGNED_FLOATS(scales, scales_at), -f16(dmin[r, b]))
+    return simd.times(SIGNED_FLOATS(scales, scales_at), np.float32(-32.0) * f16(d[r, b]))
+
+
+@njit(inline="always", **COMPILE)
+def k_operand_dot(acc, operand, scales, high_scales, x_high, x_low):
+    """acc + 64 weight bytes . 64 bytes of x's two planes, each lane times its sub-block's scale in int32 (times
+    256 against the high plane: v = 256 * high + low)."""
+    acc = simd.dot_scaled(acc, simd.dot_quads(simd.zero_i32(), operand, x_high), high_scales)
+    return simd.dot_scaled(acc, simd.dot_quads(simd.zero_i32(), operand, x_low), scales)
+
+
+@njit(inline="always", **COMPILE)
+def k_half_dots(acc0, acc1, unpacked0, unpacked1, both, xq, t, position):
+    """acc0 + half a super-block (unpacked by k_unpacked) . row t of x's columns position..position + 127, and
+    when `both`, acc1 + the same for unpacked1 (another row of W): each load of x serves the two."""
+    first0, second0, first_scales0, first_high0, second_scales0, second_high0 = unpacked0
+    first1, second1, first_scales1, first_high1, second_scales1, second_high1 = unpacked1
+    cols = xq.shape[2]
+    high, low = 2 * t * cols + position, (2 * t + 1) * cols + position  # flat positions in xq [T, 2, cols]
+    x_high, x_low = simd.load_i8(xq, high), simd.load_i8(xq, low)
+    acc0 = k_operand_dot(acc0, first0, first_scales0, first_high0, x_high, x_low)
+    if both:
+        acc1 = k_operand_dot(acc1, first1, first_scales1, first_high1, x_high, x_low)
+    x_high, x_low = simd.load_i8(xq, high + 64), simd.load_i8(xq, low + 64)
+    acc0 = k_operand_dot(acc0, second0, second_scales0, second_high0, x_high, x_low)
+    if both:
+        acc1 = k_operand_dot(acc1, second1, second_scales1, second_high1, x_high, x_low)
+    return acc0, acc1
+
+
+@njit(inline="always", **COMPILE)
+def k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, weight_rows, x_rows, out):
+    """out[t, r] and, for a tile of two, out[t + 1, r] (x_rows = 2) or out[t, r + 1] (weight_rows = 2): row r
+    of W . row t of x (quantized by quantize_k_bytes), and the tile's second product, which shares each
+    unpacked weight load (two rows of x) or each load of x (two rows of W). A product gets the same
+    operations in the same order in every tile: a row's result is the same bits at any T."""
     nb = qs.shape[1]
     cols = xq.shape[2]
+    pair = weight_rows + x_rows > 2
+    r1, t1 = r + weight_rows - 1, t + x_rows - 1  # the second product's rows
     zero = simd.zero_f32()
     sum0 = sum1 = extra0 = extra1 = zero
     for b in range(nb):
-        block_scale = f16(d[r, b])
-        scales_at = (r * nb + b) * 16
-        if code == Q4_K:
-            offsets = simd.times(UNSIGNED_FLOATS(scales, scales_at), -f16(dmin[r, b]))
-        else:
-            offsets = simd.times(SIGNED_FLOATS(scales, scales_at), np.float32(-32.0) * block_scale)
-        factor0 = block_scale * xscale[t, b]
-        factor1 = block_scale * xscale[t + 1, b] if group > 1 else F32_ZERO
+        offsets0 = k_offsets(code, d, dmin, scales, r, b)
+        offsets1 = k_offsets(code, d, dmin, scales, r1, b) if weight_rows > 1 else offsets0
+        factor0 = f16(d[r, b]) * xscale[t, b]
+        factor1 = f16(d[r1, b]) * xscale[t1, b]
         int0 = int1 = simd.zero_i32()
         for h in range(2):
-            packed = simd.load_i8(qs, (r * nb + b) * 128 + 64 * h)
-            if code == Q4_K:
-                first, second = simd.and_i8(packed, 15), simd.and_i8(simd.shr_i8(packed, 4), 15)
-                at = scales_at + 4 * h
-                first_scales, first_high = Q4_K_FIRST_SCALES(scales, at), Q4_K_FIRST_SCALES_HIGH(scales, at)
-                second_scales, second_high = Q4_K_SECOND_SCALES(scales, at), Q4_K_SECOND_SCALES_HIGH(scales, at)
+            unpacked0 = k_unpacked(code, scales, qs, qh, r, b, h)
+            unpacked1 = k_unpacked(code, scales, qs, qh, r1, b, h) if weight_rows > 1 else unpacked0
+            if weight_rows > 1:
+                int0, int1 = k_half_dots(int0, int1, unpacked0, unpacked1, True, xq, t, 256 * b + 128 * h)
             else:
-                high_at = (r * nb + b) * 64 + 32 * h
-                first = simd.or_i8(simd.and_i8(packed, 15), Q6_K_FIRST_CRUMBS(qh, high_at))
-                second = simd.or_i8(simd.and_i8(simd.shr_i8(packed, 4), 15), Q6_K_SECOND_CRUMBS(qh, high_at))
-                at = scales_at + 8 * h
-                first_scales, first_high = Q6_K_FIRST_SCALES(scales, at), Q6_K_FIRST_SCALES_HIGH(scales, at)
-                second_scales, second_high = Q6_K_SECOND_SCALES(scales, at), Q6_K_SECOND_SCALES_HIGH(scales, at)
-            position = 256 * b + 128 * h
-            high, low = 2 * t * cols + position, (2 * t + 1) * cols + position  # flat in xq [T, 2, cols]
-            int0 = k_operand(int0, first, first_scales, first_high, xq, high, low)
-            int0 = k_operand(int0, second, second_scales, second_high, xq, high + 64, low + 64)
-            if group > 1:
-                high, low = high + 2 * cols, low + 2 * cols
-                int1 = k_operand(int1, first, first_scales, first_high, xq, high, low)
-                int1 = k_operand(int1, second, second_scales, second_high, xq, high + 64, low + 64)
+                int0, _ = k_half_dots(int0, int0, unpacked0, unpacked0, False, xq, t, 256 * b + 128 * h)
+                if pair:
+                    int1, _ = k_half_dots(int1, int1, unpacked0, unpacked0, False, xq, t1, 256 * b + 128 * h)
             if code == Q6_K or h == 1:
                 sum0 = simd.add_integers_times(sum0, int0, factor0)
                 int0 = simd.zero_i32()
-                if group > 1:
+                if pair:
                     sum1 = simd.add_integers_times(sum1, int1, factor1)
                     int1 = simd.zero_i32()
-        extra0 = simd.add_multiple(extra0, offsets, simd.load_f32(xextra, t * (cols // 16) + 16 * b))
-        if group > 1:
-            extra1 = simd.add_multiple(extra1, offsets, simd.load_f32(xextra, (t + 1) * (cols // 16) + 16 * b))
+        extra0 = simd.add_multiple(extra0, offsets0, simd.load_f32(xextra, t * (cols // 16) + 16 * b))
+        if pair:
+            extra1 = simd.add_multiple(extra1, offsets1, simd.load_f32(xextra, t1 * (cols // 16) + 16 * b))
     out[t, r] = simd.lane_sum(simd.add_f32(sum0, extra0))
-    if group > 1:
-        out[t + 1, r] = simd.lane_sum(simd.add_f32(sum1, extra1))
+    if pair:
+        out[t1, r1] = simd.lane_sum(simd.add_f32(sum1, extra1))
+
+
+@njit(**COMPILE)
+def quantized_k_rows(code, x):
+    """x [T, cols] quantized for the K-quants' byte dots: xq [T, 2, cols], xscale [T, cols / 256], xextra
+    [T, cols / 16] (see quantize_k_bytes)."""
+    steps, cols = x.shape
+    xq = np.empty((steps, 2, cols), np.int8)  # [T, 2 planes, cols]
+    xscale = np.empty((steps, cols // K_BYTE_UNIT), np.float32)  # [T, cols / 256]
+    xextra = np.empty((steps, cols // 16), np.float32)  # [T, cols / 16]
+    for t in range(steps):
+        quantize_k_bytes(x[t], 32 if code == Q4_K else 64, code == Q4_K, xq[t], xscale[t], xextra[t])
+    return xq, xscale, xextra
 
 
 @njit(parallel=True, fastmath=True, **COMPILE)
 def k_byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
-    """out [T, rows] = x [T, cols] @ W.T for few T, Q4_K and Q6_K, by byte dots (see above): each weight row's
-    loads are unpacked once per BYTE_DOT_GROUP rows of x."""
-    rows, (steps, cols) = qs.shape[0], x.shape
-    xq = np.empty((steps, 2, cols), np.int8)  # [T, 2 planes, cols]
-    xscale = np.empty((steps, cols // K_BYTE_UNIT), np.float32)  # [T, cols / 256]
-    xextra = np.empty((steps, cols // 16), np.float32)  # [T, cols / 16]
-    for t in prange(steps):
-        quantize_k_bytes(x[t], 32 if code == Q4_K else 64, code == Q4_K, xq[t], xscale[t], xextra[t])
-    pairs = steps - steps % BYTE_DOT_GROUP
+    """out [1, rows] = x [1, cols] @ W.T for Q4_K and Q6_K, by byte dots (see above): two rows of W per tile, so
+    that each load of x serves both. (In one kernel with the few-rows loops below it ran 1.1x slower, hot.)"""
+    rows = qs.shape[0]
+    xq, xscale, xextra = quantized_k_rows(code, x)
+    for chunk in prange(n_chunks):
+        start, stop = chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks
+        for r in range(start, stop - 1, 2):
+            k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, 0, 2, 1, out)
+        if (stop - start) % 2:
+            k_byte_dot_tile(code, d, dmin, scales, qs, qh, stop - 1, xq, xscale, xextra, 0, 1, 1, out)
+
+
+@njit(parallel=True, fastmath=True, **COMPILE)
+def k_byte_dots_few_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
+    """out [T, rows] = x [T, cols] @ W.T for a few T, Q4_K and Q6_K, by byte dots (see above): each weight
+    row's loads are unpacked once per two rows of x."""
+    rows, steps = qs.shape[0], x.shape[0]
+    xq, xscale, xextra = quantized_k_rows(code, x)
+    pairs = steps - steps % 2
     for chunk in prange(n_chunks):
         for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
-            for t in range(0, pairs, BYTE_DOT_GROUP):
-                k_byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, BYTE_DOT_GROUP, out)
+            for t in range(0, pairs, 2):
+                k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, 1, 2, out)
             if pairs < steps:
-                k_byte_dot_rows(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, pairs, 1, out)
-
+                k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, pairs, 1, 1, out)
 
 # --- drivers --------------------------------------------------------------------------------------
 
@@ -1007,7 +1063,10 @@ def matmul(x, w: QuantMatrix):
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
         if x.shape[0] <= byte_dot_steps(w):
-            kernel = k_byte_dot_kernel if w.qtype in (Q.Q4_K, Q.Q6_K) else byte_dot_kernel
+            if w.qtype not in (Q.Q4_K, Q.Q6_K):
+                kernel = byte_dot_kernel
+            else:
+                kernel = k_byte_dot_kernel if x.shape[0] == 1 else k_byte_dots_few_kernel
         elif x.shape[0] <= int_dot_steps(w):
             kernel = int_dot_kernel
         else:
