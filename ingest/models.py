@@ -321,3 +321,12 @@ class ReembeddedVector(models.Model):
 
     chunk = models.OneToOneField(Chunk, on_delete=models.CASCADE, primary_key=True, related_name="reembedded")
     vector = models.BinaryField()
+
+
+class ReembeddedSegmentVectors(models.Model):
+    """A video's segment vectors under the target model of the switch in progress (as SegmentVectors holds them);
+    they become its SegmentVectors when the switch completes, so no transcript is embedded at a question then."""
+
+    video = models.OneToOneField(Video, on_delete=models.CASCADE, primary_key=True, related_name="reembedded_segments")
+    dims = models.PositiveIntegerField()
+    vectors = models.BinaryField()  # float32 [len(video.segments), dims], row-major

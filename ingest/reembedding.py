@@ -3,11 +3,12 @@ still embedded with the old model and searched in the old index, until the new v
 
 The switch is one job on the EmbeddingSetting row, leased like a pipeline job (a conditional UPDATE on its
 `owner`), so a redelivered task message runs it once and a killed worker's job is taken over. It embeds chunks
-in id order, BATCH_CHUNKS at a time; each batch is stored with the new mark (`reembedded_through`) and the
-progress in one transaction, so a job taken over resumes after the last batch stored. Chunks ingested meanwhile
+in id order, BATCH_CHUNKS at a time, with the transcript segments of the batch's videos not embedded yet (the
+vectors citations and search moments are placed with); each batch is stored with the new mark
+(`reembedded_through`) and the progress in one transaction, so a job taken over resumes after the last batch stored. Chunks ingested meanwhile
 have higher ids and are embedded by the same loop: the switch completes only when, under the knowledge base's
 lock (which every write of chunks takes), no chunk is left past the mark. Then, in that transaction, the new
-vectors replace the old ones and the target becomes the active model.
+vectors replace the old ones, chunks' and segments', and the target becomes the active model.
 """
 import logging
 
@@ -16,9 +17,10 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from inference.plumbing.leases import claim_for_this_process, holder_is_dead
-from ingest.embedding import embed_texts
+from ingest.embedding import embed_texts, segment_texts
 from ingest.selectors import embedding_model_names
-from ingest.models import Chunk, EmbeddingSetting, KnowledgeBase, ReembeddedVector
+from ingest.models import (Chunk, EmbeddingSetting, KnowledgeBase, ReembeddedSegmentVectors, ReembeddedVector,
+                           SegmentVectors, Video)
 from ingest.replica import current_replica
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def do_choose_embedding_model(model_name):
         if model_name == (setting.target_model or setting.active_model):
             return setting.is_switching
         ReembeddedVector.objects.all().delete()
+        ReembeddedSegmentVectors.objects.all().delete()
         setting.target_model = "" if model_name == setting.active_model else model_name
         # Every switch started is a generation of its own, so no index built for an earlier one is taken for it.
         setting.target_generation = max(setting.active_generation, setting.target_generation) + 1
@@ -68,12 +71,14 @@ def do_reembed_chunks():
     model_name, generation = setting.target_model, setting.target_generation
     try:
         while True:
-            batch = list(Chunk.objects.filter(pk__gt=setting.reembedded_through).order_by("pk").values_list("pk", "text")[:BATCH_CHUNKS])
+            batch = list(Chunk.objects.filter(pk__gt=setting.reembedded_through).order_by("pk")
+                         .values_list("pk", "text", "video_id")[:BATCH_CHUNKS])
             if not batch and complete_switch(owner, generation):
                 break
             if batch:
-                vectors = embed_texts([text for _, text in batch], model_name)  # [len(batch), dims]
-                setting = store_batch(owner, generation, [chunk_id for chunk_id, _ in batch], vectors)
+                vectors = embed_texts([text for _, text, _ in batch], model_name)  # [len(batch), dims]
+                segments = embed_segments_of({video_id for _, _, video_id in batch}, model_name)
+                setting = store_batch(owner, generation, [chunk_id for chunk_id, _, _ in batch], vectors, segments)
                 # This process's index of the new vectors grows with them, so this node has it complete at the end.
                 current_replica()
     except SwitchLost:
@@ -92,8 +97,16 @@ def owned(owner, generation):
     return EmbeddingSetting.objects.filter(pk=1, owner=owner, target_generation=generation).exclude(target_model="")
 
 
-def store_batch(owner, generation, chunk_ids, vectors):
-    """Store a batch's vectors with the new mark and progress in one transaction; return the updated row."""
+def embed_segments_of(video_ids, model_name):
+    """{video id: float32 [segments, dims]} by model_name, for those of the videos whose segments are not yet."""
+    done = set(ReembeddedSegmentVectors.objects.filter(video_id__in=video_ids).values_list("video_id", flat=True))
+    videos = Video.objects.filter(pk__in=set(video_ids) - done).only("segments")
+    return {video.pk: embed_texts(segment_texts(video.segments), model_name) for video in videos if video.segments}
+
+
+def store_batch(owner, generation, chunk_ids, vectors, segments):
+    """Store a batch's vectors (chunks' and `segments`' {video id: [segments, dims]}) with the new mark and progress
+    in one transaction; return the updated row."""
     with transaction.atomic():
         # The knowledge base's lock: no chunk of the batch is deleted between this check and the commit.
         KnowledgeBase.locked()
@@ -102,6 +115,12 @@ def store_batch(owner, generation, chunk_ids, vectors):
             ReembeddedVector(chunk_id=chunk_id, vector=vector.tobytes())
             for chunk_id, vector in zip(chunk_ids, vectors)
             if chunk_id in existing
+        )
+        alive = set(Video.objects.filter(pk__in=segments).values_list("pk", flat=True))
+        ReembeddedSegmentVectors.objects.bulk_create(
+            [ReembeddedSegmentVectors(video_id=video_id, dims=array.shape[1], vectors=array.tobytes())
+             for video_id, array in segments.items() if video_id in alive],
+            ignore_conflicts=True,  # a run taken over may store a video's segments its predecessor stored
         )
         done = ReembeddedVector.objects.count()
         remaining = Chunk.objects.filter(pk__gt=chunk_ids[-1]).count()
@@ -129,6 +148,7 @@ def complete_switch(owner, generation):
             return False
         Chunk.objects.update(vector=Subquery(ReembeddedVector.objects.filter(chunk=OuterRef("pk")).values("vector")[:1]))
         ReembeddedVector.objects.all().delete()
+        replace_segment_vectors(setting.target_model)
         setting.active_model, setting.active_generation = setting.target_model, generation
         setting.target_model, setting.owner, setting.percent = "", "", 100.0
         setting.switched_at = setting.heartbeat_at = timezone.now()
@@ -136,6 +156,17 @@ def complete_switch(owner, generation):
         knowledge_base.bump()
     logger.info("embedding model switched to %s: %s chunks embedded again", setting.active_model, setting.reembedded_count)
     return True
+
+
+def replace_segment_vectors(model_name):
+    """Every video's segment vectors become those the switch embedded by model_name. In complete_switch's transaction."""
+    video_ids = list(ReembeddedSegmentVectors.objects.values_list("video_id", flat=True))
+    SegmentVectors.objects.filter(video_id__in=video_ids).delete()
+    SegmentVectors.objects.bulk_create(
+        SegmentVectors(video_id=row.video_id, model=model_name, dims=row.dims, vectors=row.vectors)
+        for row in ReembeddedSegmentVectors.objects.iterator(chunk_size=64)
+    )
+    ReembeddedSegmentVectors.objects.all().delete()
 
 
 def do_release_lost_reembedding(node_name=None, resend_before=None):
