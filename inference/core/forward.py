@@ -57,21 +57,35 @@ def apply_rope(x: np.ndarray, cos_full: np.ndarray, sin_signed: np.ndarray) -> n
     return x * cos_full + swapped * sin_signed  # [T, H, Dh]
 
 
+# Queries of a prefill block are attended in tiles of this many, spread over the kernels' threads: a tile reads
+# only the positions its last query sees, so the masked half of a causal block is mostly never computed.
+ATTENTION_TILE = 64  # also the rows of a slice of silu_and_multiply
+
+
 def silu_and_multiply(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """silu(gate) * up, in place on one temporary: prefill runs it over [T, F] blocks of several MB."""
+    """silu(gate) * up: prefill runs it over [T, F] blocks of several MB, in slices of rows on the prefill threads
+    (numpy's ufuncs release the GIL)."""
+    out = np.empty(gate.shape, dtype=np.float32)  # [T, F]
+    if len(gate) <= ATTENTION_TILE:
+        silu_and_multiply_into(gate, up, out)
+        return out
+
+    def rows(first: int) -> None:
+        last = first + ATTENTION_TILE
+        silu_and_multiply_into(gate[first:last], up[first:last], out[first:last])  # [t, F] each
+
+    list(kernels.PANEL_POOL.map(rows, range(0, len(gate), ATTENTION_TILE)))
+    return out  # [T, F]
+
+
+def silu_and_multiply_into(gate: np.ndarray, up: np.ndarray, out: np.ndarray) -> None:
     # sigmoid via tanh never overflows, unlike 1 / (1 + exp(-x)) for large negative x
-    out = np.multiply(gate, 0.5)  # [T, F]
+    np.multiply(gate, 0.5, out=out)
     np.tanh(out, out=out)
     out *= 0.5
     out += 0.5
     out *= gate
     out *= up
-    return out  # [T, F]
-
-
-# Queries of a prefill block are attended in tiles of this many, spread over the kernels' threads: a tile reads
-# only the positions its last query sees, so the masked half of a causal block is mostly never computed.
-ATTENTION_TILE = 64
 
 
 def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:

