@@ -32,8 +32,9 @@ GROUNDED_MODEL = "kotatsu"
 NOT_COVERED = "The knowledge base does not cover this: no ingested video talks about it."
 SYSTEM_PROMPT = (
     "You answer an employee's question using only the numbered video transcript excerpts below. "
-    "Answer in one or two short sentences that state the fact. "
-    "Copy names, numbers, days and times exactly as the excerpt says them. "
+    "Answer in one or two full sentences that repeat what the question asks about and state the fact, "
+    "never a bare number or name. "
+    "Copy names, numbers, days and times exactly as the excerpt says them, and add nothing it does not say. "
     "End each sentence with the number of the excerpt it comes from, like [1]. "
     f"If the excerpts do not say the answer, reply only: {NOT_COVERED.split(':')[0]}."
 )
@@ -55,6 +56,10 @@ CITATION = re.compile(r"\s*\[(\d+)\]")
 SENTENCE_ENDS = ".!?。！？"
 # After . ! ? and a space (not inside "2.5"), or after Japanese and Chinese full stops, which need none.
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
+# Where a sentence's clauses meet: a comma or semicolon before a space ("2,000" is a number), Japanese and Chinese
+# commas, a dash between spaces. An unsupported fact in a later clause cuts the sentence there (AnswerCheck).
+CLAUSE_BOUNDARY = re.compile(r"[,;](?=\s)|[、，；]|\s[—–-]\s")
+CLAUSE_MARKS = " ,;、，；—–-"
 YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
 
 # The language of a question, told by its script; text in Latin letters is taken for English (see answer_language).
@@ -487,13 +492,39 @@ class AnswerCheck:
             self.spacing += sentence
             return ""
         plain = CITATION.sub("", body)
-        if is_short_refusal(plain) or Facts(plain).unsupported(self.source_facts, names=self.check_names):
+        if is_short_refusal(plain):
             self.dropped.append(body)
             return ""
+        spacing = sentence[len(body):]
+        if self.unsupported(plain):
+            body, cut = self.supported_head(body)
+            self.dropped.append(cut)
+            if not body:
+                return ""
         checked = self.spacing + self.cited(body)
-        self.spacing = sentence[len(body):]
+        self.spacing = spacing
         self.text += checked
         return checked
+
+    def unsupported(self, text):
+        return Facts(text).unsupported(self.source_facts, names=self.check_names)
+
+    def supported_head(self, sentence):
+        """(head, cut): the sentence cut before its first clause that states a fact the sources do not say, its
+        citations and its end kept ("It takes place in Vienna, Austria [1]." -> "It takes place in Vienna [1].",
+        "Austria"); ("", sentence) when its first clause states one: then the claim itself is unsupported, not a
+        detail added to it."""
+        plain = CITATION.sub("", sentence).rstrip()
+        end = plain[len(plain.rstrip(SENTENCE_ENDS)):]
+        head = ""
+        for boundary in CLAUSE_BOUNDARY.finditer(plain):
+            if self.unsupported(plain[:boundary.start()]):
+                break
+            head = plain[:boundary.start()]
+        if not head.strip():
+            return "", sentence
+        citations = "".join(f" [{number}]" for number in dict.fromkeys(CITATION.findall(sentence)))
+        return f"{head}{citations}{end}", plain[len(head):len(plain) - len(end)].strip(CLAUSE_MARKS)
 
     @functools.cached_property
     def evidence(self):

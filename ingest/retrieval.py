@@ -4,7 +4,8 @@ reciprocal rank, filtered by source and date, with adjacent chunks of one video 
 Dense search catches paraphrases; BM25 catches names, numbers and jargon the embedding model blurs.
 Reciprocal rank fusion needs no calibration between their incomparable scores. Relevance, however, is
 judged on the embedding's cosine alone, against the embedding model's own cut-off (the catalog's min_relevance):
-it is the only score with a meaning across questions. The question is
+it is the only score with a meaning across questions. A chunk is judged as a whole, and, for the few closest
+below the cut-off, by its best sentence (transcript segment) too. The question is
 embedded with the model of the index searched, and compared with that index's vectors only, so a switch of
 embedding model completing during a question never mixes two models' vectors.
 """
@@ -21,11 +22,20 @@ from ingest.chunking import joined
 from ingest.embedding import query_vector
 from ingest.models import Chunk, KnowledgeBase
 from ingest.replica import searchable_index
+from ingest.segment_vectors import video_segment_vectors
 
 CANDIDATES_PER_RETRIEVER = 20
 # Filters are applied after search: ask for more so that enough candidates survive them.
 FILTERED_CANDIDATES_PER_RETRIEVER = 200
 RRF_K = 60
+# A chunk is a minute of transcript: a question about one sentence of it (a date said in passing) scores low
+# against the whole, the more so in another language than the question's. The few closest chunks below the
+# cut-off are kept when one of their segments clears the cut-off plus this margin, a sentence's cosine being
+# higher than a minute's for related and unrelated text alike. 0.12: with EmbeddingGemma, questions no talk
+# answers score at most 0.43 on any segment (0.33 + 0.10), a Japanese question on an English sentence that
+# answers it 0.51 where the chunk scores 0.28 (bench/RESULTS.md, "A sentence that answers").
+SENTENCE_MARGIN = 0.12
+SENTENCE_CHECKED_CHUNKS = 5
 # The relevance cut-off of an embedding model imported without one (the catalog's models each have their own,
 # ModelEntry.min_relevance): all-MiniLM-L6-v2's, the scale of most sentence-transformers models.
 UNCALIBRATED_MIN_RELEVANCE = 0.3
@@ -157,12 +167,31 @@ def retrieve(question, filters=Filters(), limit=8):
     vectors = index.vectors_of(fused)
     chunks = Chunk.objects.filter(pk__in=list(vectors)).select_related("video")
     cutoff = min_relevance(model_name)
-    relevant = []
+    relevant, below = [], []
     for chunk in chunks:
         cosine = float(np.dot(question_vector, vectors[chunk.pk]))
-        if cosine >= cutoff:
-            relevant.append((chunk, cosine, fused[chunk.pk]))
+        (relevant if cosine >= cutoff else below).append((chunk, cosine, fused[chunk.pk]))
+    below = sorted(below, key=lambda entry: -entry[1])[:SENTENCE_CHECKED_CHUNKS]
+    relevant += said_in_a_sentence(below, question_vector, model_name, cutoff + SENTENCE_MARGIN)
     return merge_adjacent(relevant)[:limit]
+
+
+def said_in_a_sentence(scored_chunks, question_vector, model_name, cutoff):
+    """Those of the (chunk, cosine, fused score) triples one of whose transcript segments has a cosine of at
+    least `cutoff` to the question, by the segment vectors kept since ingestion."""
+    if not scored_chunks:
+        return []
+    videos = {chunk.video_id: chunk.video for chunk, _, _ in scored_chunks}
+    segment_vectors = video_segment_vectors(list(videos.values()), model_name)
+    kept = []
+    for entry in scored_chunks:
+        chunk = entry[0]
+        inside = [row for row, segment in enumerate(chunk.video.segments)
+                  if segment["start"] >= chunk.start_s and segment["end"] <= chunk.end_s]
+        vectors = segment_vectors.get(chunk.video_id)
+        if inside and vectors is not None and float(np.max(vectors[inside] @ question_vector)) >= cutoff:
+            kept.append(entry)
+    return kept
 
 
 def min_relevance(model_name):

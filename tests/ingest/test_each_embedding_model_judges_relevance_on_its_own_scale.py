@@ -6,6 +6,7 @@ import pytest
 from inference.catalog import BUILT_IN_MODELS
 from inference.models import ModelEntry
 from ingest.embedding import active_embedding_model
+from ingest import retrieval
 from ingest.retrieval import UNCALIBRATED_MIN_RELEVANCE, min_relevance, retrieve
 from tests.assistant.conftest import ensure_model_catalog
 from tests.assistant.knowledge import build_knowledge_base
@@ -32,7 +33,10 @@ def test_an_imported_embedding_model_is_cut_off_where_the_admin_sets_it_or_else_
 
 
 @pytest.mark.django_db
-def test_retrieval_keeps_the_chunks_at_or_above_the_active_models_cut_off():
+def test_retrieval_keeps_the_chunks_at_or_above_the_active_models_cut_off(monkeypatch):
+    # The chunks as wholes: no sentence clears the cut-off plus this margin (see
+    # test_a_chunk_one_of_whose_sentences_is_about_the_question_is_relevant).
+    monkeypatch.setattr(retrieval, "SENTENCE_MARGIN", 2.0)
     ensure_model_catalog()
     build_knowledge_base()
     best = max(passage.score for passage in retrieve(QUESTION))
