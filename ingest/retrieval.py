@@ -22,7 +22,7 @@ from ingest.chunking import joined
 from ingest.embedding import query_vector
 from ingest.models import Chunk, KnowledgeBase
 from ingest.replica import searchable_index
-from ingest.segment_vectors import video_segment_vectors
+from ingest.segment_vectors import segment_key, video_segment_vectors
 
 CANDIDATES_PER_RETRIEVER = 20
 # Filters are applied after search: ask for more so that enough candidates survive them.
@@ -186,8 +186,8 @@ def said_in_a_sentence(scored_chunks, question_vector, model_name, cutoff):
     kept = []
     for entry in scored_chunks:
         chunk = entry[0]
-        inside = [row for row, segment in enumerate(chunk.video.segments)
-                  if segment["start"] >= chunk.start_s and segment["end"] <= chunk.end_s]
+        spans = {tuple(span) for span in chunk.segment_times}
+        inside = [row for row, segment in enumerate(chunk.video.segments) if segment_key(segment) in spans]
         vectors = segment_vectors.get(chunk.video_id)
         if inside and vectors is not None and float(np.max(vectors[inside] @ question_vector)) >= cutoff:
             kept.append(entry)
