@@ -608,23 +608,23 @@ class Evidence:
 
     def sources(self, answer):
         """One source per passage, each pointing at the segment that best supports the answer's sentence citing
-        it that is closest to the question (the closest of all when none cites it; the question alone for an
-        empty answer). Its label's second ("second", and "start_s") is where that segment
-        begins; its link opens LEAD_IN_S before."""
+        it that one of its segments says most nearly (the sentence closest to the question when none cites it;
+        the question alone for an empty answer). Its label's second ("second", and "start_s") is where that
+        segment begins; its link opens LEAD_IN_S before."""
         sentences = [sentence for sentence in sentences_of(answer) if sentence.strip()]
         plain = [CITATION.sub("", sentence) for sentence in sentences]
         sentence_vectors = (embed_texts(plain, self.model_name) if plain
                             else np.zeros((0, len(self.question_vector))))  # [N, D]
         answering = sentence_vectors @ self.question_vector if plain else np.zeros(0)  # [N]
-        # The sentence citing the passage that is closest to the question states the fact it cites it for.
-        citing = [[index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]
-                  for number in range(1, len(self.passages) + 1)]
         closest = int(np.argmax(answering)) if plain else 0
-        claim_of = [max(indices, key=lambda index: answering[index], default=closest) for indices in citing]
         sources = []
         for number, passage in enumerate(self.passages, start=1):
-            claim = claim_of[number - 1]
             own = [index for index, owner in enumerate(self.owners) if owner == number]
+            # Of the sentences citing the passage, the one a segment of it says most nearly states the fact it is
+            # cited for (a small model's follow-up sentences restate the question around a word of the passage).
+            citing = [index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]
+            said_by_passage = self.segment_vectors[own] @ sentence_vectors.T if plain else None  # [A, N]
+            claim = max(citing, key=lambda index: said_by_passage[:, index].max(), default=closest)
             support = self.support(plain[claim] if plain else "", sentence_vectors[claim : claim + 1], own)
             best = self.segments[own[int(np.argmax(support))]]
             second = int(best["start"])
