@@ -172,21 +172,24 @@ def retrieve(question, filters=Filters(), limit=8):
         cosine = float(np.dot(question_vector, vectors[chunk.pk]))
         (relevant if cosine >= cutoff else below).append((chunk, cosine, fused[chunk.pk]))
     below = sorted(below, key=lambda entry: -entry[1])[:SENTENCE_CHECKED_CHUNKS]
-    relevant += said_in_a_sentence(below, question_vector, model_name, cutoff + SENTENCE_MARGIN)
+    relevant += said_in_a_sentence(below, question_vector, model_name, cutoff + SENTENCE_MARGIN, relevant)
     return merge_adjacent(relevant)[:limit]
 
 
-def said_in_a_sentence(scored_chunks, question_vector, model_name, cutoff):
+def said_in_a_sentence(scored_chunks, question_vector, model_name, cutoff, relevant):
     """Those of the (chunk, cosine, fused score) triples one of whose transcript segments has a cosine of at
-    least `cutoff` to the question, by the segment vectors kept since ingestion."""
+    least `cutoff` to the question, by the segment vectors kept since ingestion. A segment that a relevant
+    chunk holds too (chunks overlap) does not count: that sentence is given already, and the chunk would
+    only widen its passage to text about something else."""
     if not scored_chunks:
         return []
     videos = {chunk.video_id: chunk.video for chunk, _, _ in scored_chunks}
     segment_vectors = video_segment_vectors(list(videos.values()), model_name)
+    given = {(chunk.video_id, tuple(span)) for chunk, _, _ in relevant for span in chunk.segment_times}
     kept = []
     for entry in scored_chunks:
         chunk = entry[0]
-        spans = {tuple(span) for span in chunk.segment_times}
+        spans = {tuple(span) for span in chunk.segment_times if (chunk.video_id, tuple(span)) not in given}
         inside = [row for row, segment in enumerate(chunk.video.segments) if segment_key(segment) in spans]
         vectors = segment_vectors.get(chunk.video_id)
         if inside and vectors is not None and float(np.max(vectors[inside] @ question_vector)) >= cutoff:
