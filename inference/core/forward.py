@@ -5,18 +5,22 @@ token ids, any other stage takes hidden states; a stage holding the head returns
 other returns hidden states. Single-node inference is the stage that covers every layer.
 
 Rows of the activations may belong to several sequences (see kv_cache.Segment): the projections
-and MLP run as one matmul over all rows, only attention is done per sequence. Everything stays
+and MLP run as one matmul over all rows, only attention is done per sequence (a decode step's sequences in
+one compiled call: decode_attention). Everything stays
 float32: a float64 scalar in an expression would silently promote and slow every later matmul.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Callable
 
 import numpy as np
 
 from inference.core.gguf_loader import LayerWeights, ModelConfig, StageWeights
 from inference.core import kernels
+from inference.core.decode_attention import DecodeCaches
 from inference.core.kernels import matmul
 from inference.core.kv_cache import Segment
 from inference.core.quantized import QuantMatrix
@@ -132,17 +136,33 @@ def attention_tile(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: i
     return out.reshape(n_tokens, n_heads * head_dim)  # [T, Hkv, G, Dh] -> [T, H*Dh]
 
 
+def cached_attention(segments: list[Segment], layer: int, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Each segment's rows of k and v [T, Hkv, Dh] stored at its cache's next positions of `layer`, and the
+    attention of its rows of q [T, H, Dh] over its cache: [T, H*Dh]. (decode_attention does a decode step's
+    sequences in one compiled call.)"""
+    mixed = np.empty((q.shape[0], q.shape[1] * q.shape[2]), dtype=np.float32)  # [T, H*Dh]
+    row = 0
+    for segment in segments:
+        keys, values = segment.cache.keys[layer], segment.cache.values[layer]  # [Hkv, C, Dh] each
+        rows = slice(row, row + segment.n_tokens)
+        start, stop = segment.cache.length, segment.cache.length + segment.n_tokens
+        keys[:, start:stop] = k[rows].transpose(1, 0, 2)  # [T_s, Hkv, Dh] -> [Hkv, T_s, Dh]
+        values[:, start:stop] = v[rows].transpose(1, 0, 2)  # [T_s, Hkv, Dh] -> [Hkv, T_s, Dh]
+        mixed[rows] = attention(q[rows], keys[:, :stop], values[:, :stop], start)  # [T_s, H*Dh]
+        row += segment.n_tokens
+    return mixed
+
+
 def transformer_block(
     x: np.ndarray,
     layer: LayerWeights,
     config: ModelConfig,
     cos: np.ndarray,
     sin: np.ndarray,
-    layer_keys: list[np.ndarray],
-    layer_values: list[np.ndarray],
-    segments: list[Segment],
+    attend: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """One pre-norm block; layer_keys[i] / layer_values[i] are segment i's cache for this layer."""
+    """One pre-norm block; attend(q, k, v) stores the new keys and values in the rows' caches and returns their
+    attention [T, H*Dh]."""
     n_rows = x.shape[0]
     n_heads, n_kv_heads, head_dim = config.n_heads, config.n_kv_heads, config.head_dim
 
@@ -160,15 +180,7 @@ def transformer_block(
     qk = apply_rope(qk, cos, sin)  # [T, H+Hkv, Dh]
     q, k = qk[:, :n_heads], qk[:, n_heads:]  # [T, H, Dh], [T, Hkv, Dh]
 
-    mixed = np.empty((n_rows, n_heads * head_dim), dtype=np.float32)  # [T, H*Dh]
-    row = 0
-    for segment, keys, values in zip(segments, layer_keys, layer_values):
-        rows = slice(row, row + segment.n_tokens)
-        start, stop = segment.cache.length, segment.cache.length + segment.n_tokens
-        keys[:, start:stop] = k[rows].transpose(1, 0, 2)  # [T_s, Hkv, Dh] -> [Hkv, T_s, Dh]
-        values[:, start:stop] = v[rows].transpose(1, 0, 2)  # [T_s, Hkv, Dh] -> [Hkv, T_s, Dh]
-        mixed[rows] = attention(q[rows], keys[:, :stop], values[:, :stop], start)  # [T_s, H*Dh]
-        row += segment.n_tokens
+    mixed = attend(q, k, v)  # [T, H*Dh]
     x = x + linear(mixed, layer.attn_out)  # [T, H*Dh] @ [H*Dh, D] -> [T, D]
 
     h = rms_norm(x, layer.ffn_norm, config.rms_eps)  # [T, D]
@@ -198,10 +210,13 @@ def forward(
         [np.arange(s.cache.length, s.cache.length + s.n_tokens) for s in segments]
     )  # [T]
     cos, sin = rope_tables(positions, stage.inv_freq)  # [T, 1, Dh] each
+    decode_caches = DecodeCaches(segments) if DecodeCaches.fits(segments) else None
     for index, layer in enumerate(stage.layers):
-        layer_keys = [segment.cache.keys[index] for segment in segments]  # [Hkv, C, Dh] each
-        layer_values = [segment.cache.values[index] for segment in segments]  # [Hkv, C, Dh] each
-        x = transformer_block(x, layer, config, cos, sin, layer_keys, layer_values, segments)  # [T, D]
+        if decode_caches is not None:
+            attend = functools.partial(decode_caches.attend, index)
+        else:
+            attend = functools.partial(cached_attention, segments, index)
+        x = transformer_block(x, layer, config, cos, sin, attend)  # [T, D]
     for segment in segments:
         segment.cache.length += segment.n_tokens
 
