@@ -174,9 +174,9 @@ def measure_transformers(model: Path, decode_tokens: int, runs: int, threads: in
 
 def measure_compile() -> dict:
     """Compile every kernel into an empty numba cache, as a node's first start does."""
-    from inference.core import kernels
+    from inference.core import decode_attention
 
-    return {"compile_s": kernels.warm_up()}
+    return {"compile_s": decode_attention.warm_up()}
 
 
 def run_child(python: Path, kind: str, args, model: Path, env=None) -> dict:

@@ -14,12 +14,13 @@ forward.cached_attention is the reference (selected with KOTATSU_KERNELS=numpy) 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from inference.core import kernels  # sets numba's cache directory before numba's first import
 from inference.core import simd
-from inference.core.kv_cache import Segment
+from inference.core.kv_cache import KVCache, Segment
 
 import numba  # noqa: E402  (after kernels)
 from numba import njit, prange, types  # noqa: E402
@@ -119,3 +120,12 @@ class DecodeCaches:
             self.value_addresses, self.capacities, self.lengths, layer, self.n_layers, out,
         )
         return out.reshape(q.shape[0], q.shape[1] * q.shape[2])  # [S, H, Dh] -> [S, H*Dh]
+
+
+def warm_up() -> float:
+    """Compile the kernels (or load them from the disk cache), the quantized ones included; seconds taken."""
+    started = time.perf_counter()
+    kernels.warm_up()
+    cache = KVCache(1, 1, LANES, 2)
+    DecodeCaches([Segment(cache, 1)]).attend(0, *np.zeros((3, 1, 1, LANES), np.float32))  # q, k, v [1, 1, 16]
+    return time.perf_counter() - started

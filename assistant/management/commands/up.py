@@ -66,7 +66,7 @@ class Command(BaseCommand):
 
     def compile_kernels(self):
         """Compile the engine's kernels into the on-disk cache now, so no first answer waits for the compiler."""
-        from inference.core.kernels import warm_up
+        from inference.core.decode_attention import warm_up
 
         self.stdout.write(f"engine kernels ready ({warm_up():.1f} s; compiled once, then read from the cache)")
 
