@@ -121,9 +121,27 @@ def load_pieces_signed(typingctx, array, at0, at1, at2, at3):
     return I16x32(array, types.intp, types.intp, types.intp, types.intp), codegen
 
 
+@intrinsic
+def prefetch(typingctx, array, at):
+    """Ask the CPU to bring the cache line holding array's flat byte `at` into its caches (llvm.prefetch: a hint
+    that never faults), so that a row's bytes arrive from DRAM while the rows before it are computed."""
+    contiguous(array)
+
+    def codegen(context, builder, signature, args):
+        pointer = element_pointer(context, builder, signature.args[0], args[0], args[1], I8)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [I8.as_pointer(), I32, I32, I32]), "llvm.prefetch.p0i8",
+        )
+        builder.call(function, [pointer, ir.Constant(I32, 0), ir.Constant(I32, 3), ir.Constant(I32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, types.intp), codegen
+
+
 load_i16 = vector_loader(I16x32)
 store_i16 = vector_storer(I16x32)
 load_f32 = vector_loader(F32x16)
+store_f32 = vector_storer(F32x16)
 load_i32 = vector_loader(I32x16)
 
 
@@ -465,6 +483,16 @@ def byte_floats(signed):
         return F32x16(array, types.intp), codegen
 
     return floats
+
+
+@intrinsic
+def splat_f32(typingctx, value):
+    """A vector with every lane = value."""
+
+    def codegen(context, builder, signature, args):
+        return splat(builder, args[0], F32x16.ir_type)
+
+    return F32x16(types.float32), codegen
 
 
 @intrinsic

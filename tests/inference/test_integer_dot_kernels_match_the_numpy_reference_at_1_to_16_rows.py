@@ -1,6 +1,7 @@
 """The integer-dot kernels give the numpy reference's products at every few-row step count, on the row
-lengths of real models (SmolLM2's 576 and 1536 columns too), off by no more than x's rounding to int16;
-a row they cannot split into their units is multiplied by the float kernel."""
+lengths of real models (SmolLM2's 576 and 1536 columns too, Qwen's 8960: several column blocks at every T), and
+on enough rows that each thread's chunk holds several groups of rows and a ragged last one, off by no more than
+x's rounding to int16; a row they cannot split into their units is multiplied by the float kernel."""
 
 import os
 from pathlib import Path
@@ -17,7 +18,12 @@ from tests.inference.test_quantized_kernels_match_the_numpy_reference import ggu
 
 Q = GGMLQuantizationType
 ROWS = 37  # odd: the kernels unpack rows two at a time
-CASES = [(Q.Q4_K, 512), (Q.Q6_K, 1536)] + [(t, cols) for t in (Q.Q4_0, Q.Q4_1, Q.Q8_0) for cols in (512, 576, 1536)]
+MANY_ROWS = 8 * kernels.ROW_GROUP_DOTS * 4 + 13  # 4 chunks per thread of up to 8 threads: 4+ groups per chunk
+CASES = (
+    [(Q.Q4_K, ROWS, 512), (Q.Q6_K, ROWS, 1536), (Q.Q4_K, ROWS, 8960), (Q.Q6_K, ROWS, 8960)]
+    + [(t, ROWS, cols) for t in (Q.Q4_0, Q.Q4_1, Q.Q8_0) for cols in (512, 576, 1536)]
+    + [(t, MANY_ROWS, 1536) for t in (Q.Q4_K, Q.Q6_K, Q.Q4_1, Q.Q8_0)]
+)
 
 
 def allowed_error(x, w, expected):
@@ -28,10 +34,10 @@ def allowed_error(x, w, expected):
     return half_steps * weight_sums + 1e-4 * np.abs(expected).max()  # [T, rows]
 
 
-@pytest.mark.parametrize("qtype, cols", CASES, ids=lambda case: getattr(case, "name", str(case)))
-def test_integer_dots_match_the_reference_from_1_to_16_rows(qtype, cols, monkeypatch):
+@pytest.mark.parametrize("qtype, rows, cols", CASES, ids=lambda case: getattr(case, "name", str(case)))
+def test_integer_dots_match_the_reference_from_1_to_16_rows(qtype, rows, cols, monkeypatch):
     rng = np.random.default_rng(cols + int(qtype))
-    w = QuantMatrix.from_gguf_bytes(qtype, (ROWS, cols), gguf_bytes(qtype, ROWS, cols, rng))
+    w = QuantMatrix.from_gguf_bytes(qtype, (rows, cols), gguf_bytes(qtype, rows, cols, rng))
     # Integer dots at every step count, whatever the measured choice of matmul (the byte dots' own test is
     # test_byte_dot_kernels_match_the_numpy_reference_at_1_to_16_rows).
     monkeypatch.setattr(kernels, "BYTE_DOTS", False)
