@@ -64,7 +64,8 @@ INT_DOT_MAX_STEPS = {
     Q.Q4_K: FEW_ROWS_MAX, Q.Q6_K: FEW_ROWS_MAX, Q.Q4_0: 1,
     Q.Q4_1: 8 if simd.HAS_VNNI else 1, Q.Q8_0: 8 if simd.HAS_VNNI else 2,
 }
-# How many rows ahead of the one they compute the integer-dot kernels prefetch W's bytes.
+# How many rows ahead of the one they compute the integer-dot kernels prefetch W's bytes. (In the byte-dot kernels,
+# which read a row in less time, the hardware's prefetcher did better alone: Q4_K and Q4_1 at T = 1-2 lost 10-30 %.)
 PREFETCH_ROWS = 4
 # The integer-dot kernels walk the columns in blocks whose int16 x (all T rows) takes about this many bytes, so
 # that it stays in L1 while a group of ROW_GROUP_DOTS weight rows is dotted with it (x of T = 8 rows of 8960
@@ -597,15 +598,16 @@ def quantize_activations(x, unit, interleaved, q4_k, xq, xscale, xsum):
 
 
 @njit(inline="always", **COMPILE)
-def prefetch_rows(d, scales, qs, qh, first, stop):
+def prefetch_rows(d, dmin, scales, qs, qh, first, stop):
     """Prefetch rows first..stop - 1 of W's arrays (see simd.prefetch)."""
     for array in (qs, qh, scales):
         row_bytes = array.size // array.shape[0]
         for at in range(first * row_bytes, stop * row_bytes, 64):
             simd.prefetch(array, at)
-    row_bytes = 2 * d.size // d.shape[0]
-    for at in range(first * row_bytes, stop * row_bytes, 64):
-        simd.prefetch(d, at // 2)
+    for halves in (d, dmin):  # uint16: flat positions are 2 bytes
+        row_bytes = 2 * halves.size // halves.shape[0]
+        for at in range(first * row_bytes, stop * row_bytes, 64):
+            simd.prefetch(halves, at // 2)
 
 
 @njit(parallel=True, fastmath=True, **COMPILE)
@@ -643,7 +645,7 @@ def int_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
                     pair = min(2, group_stop - r)
                     ahead = min(r + PREFETCH_ROWS, stop)
                     if first == 0:
-                        prefetch_rows(d, scales, qs, qh, ahead, min(ahead + 2, stop))
+                        prefetch_rows(d, dmin, scales, qs, qh, ahead, min(ahead + 2, stop))
                     for k in range(pair):
                         unpack_int_units(code, d, scales, qs, qh, r + k, first, last_units, wq[k], wvec[k])
                         if last:
@@ -694,9 +696,13 @@ XV_MAX = np.float32(127 * 256 + 127)  # the largest |v| whose two planes both fi
 # Qwen2.5-Coder-1.5B, 2 threads: bench/RESULTS.md, 2026-11-30 "few-row byte dots"): at T = 2-3 byte dots are
 # 1.5-2x the int16/float kernels for Q8_0/Q4_1; the K-quants' byte dots with integer sub-block scales (2026-12-01)
 # 1.3-1.6x the int16 dots at T = 1-3 (T = 3 as a pair and a single row). From T = 4 on the int16 dots' 2x4
-# tiles (two weight rows by four rows of x share every load) are faster.
+# tiles (two weight rows by four rows of x share every load) are faster, but for Q4_K at T = 4 (two pairs; on
+# Qwen's matrices from DRAM, one thread, after the int16 dots' column blocks: gate_up 1.35 vs 1.62 ms, qkv 0.21 vs
+# 0.24; Q6_K's down 1.59 vs 1.47: bench/RESULTS.md, tenth session). Byte tiles of four rows of x cost as much
+# as pairs: per 64 weights and row of x they take 4 VNNI instructions (two planes of x, each scaled), the
+# int16 dots 2, so above T = 4 no byte tile can catch up with them.
 # Only with VNNI: elsewhere the portable widening multiply is unmeasured, and the int16 dots stay.
-BYTE_DOT_MAX_STEPS = {Q.Q4_1: 3, Q.Q4_K: 3, Q.Q6_K: 3, Q.Q8_0: 3}
+BYTE_DOT_MAX_STEPS = {Q.Q4_1: 3, Q.Q4_K: 4, Q.Q6_K: 3, Q.Q8_0: 3}
 BYTE_DOT_TYPES = tuple(BYTE_DOT_MAX_STEPS)
 # Rows of x dotted with each unpacked unit. Measured (one thread, hot, against single rows): groups of 2 or 3
 # take 1.2-1.4x less time per row of x; groups of 4 spilled registers and gained nothing; byte dots stop at
@@ -952,63 +958,49 @@ def k_operand_dot(acc, operand, scales, high_scales, x_high, x_low):
 
 
 @njit(inline="always", **COMPILE)
-def k_half_dots(acc0, acc1, unpacked0, unpacked1, both, xq, t, position):
-    """acc0 + half a super-block (unpacked by k_unpacked) . row t of x's columns position..position + 127, and
-    when `both`, acc1 + the same for unpacked1 (another row of W): each load of x serves the two."""
-    first0, second0, first_scales0, first_high0, second_scales0, second_high0 = unpacked0
-    first1, second1, first_scales1, first_high1, second_scales1, second_high1 = unpacked1
+def k_half_dots(acc, unpacked, xq, t, position):
+    """acc + half a super-block (unpacked by k_unpacked) . row t of x's columns position..position + 127."""
+    first, second, first_scales, first_high, second_scales, second_high = unpacked
     cols = xq.shape[2]
     high, low = 2 * t * cols + position, (2 * t + 1) * cols + position  # flat positions in xq [T, 2, cols]
-    x_high, x_low = simd.load_i8(xq, high), simd.load_i8(xq, low)
-    acc0 = k_operand_dot(acc0, first0, first_scales0, first_high0, x_high, x_low)
-    if both:
-        acc1 = k_operand_dot(acc1, first1, first_scales1, first_high1, x_high, x_low)
-    x_high, x_low = simd.load_i8(xq, high + 64), simd.load_i8(xq, low + 64)
-    acc0 = k_operand_dot(acc0, second0, second_scales0, second_high0, x_high, x_low)
-    if both:
-        acc1 = k_operand_dot(acc1, second1, second_scales1, second_high1, x_high, x_low)
-    return acc0, acc1
+    acc = k_operand_dot(acc, first, first_scales, first_high, simd.load_i8(xq, high), simd.load_i8(xq, low))
+    return k_operand_dot(acc, second, second_scales, second_high, simd.load_i8(xq, high + 64),
+                         simd.load_i8(xq, low + 64))
 
 
 @njit(inline="always", **COMPILE)
-def k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, weight_rows, x_rows, out):
-    """out[t, r] and, for a tile of two, out[t + 1, r] (x_rows = 2) or out[t, r + 1] (weight_rows = 2): row r
-    of W . row t of x (quantized by quantize_k_bytes), and the tile's second product, which shares each
-    unpacked weight load (two rows of x) or each load of x (two rows of W). A product gets the same
-    operations in the same order in every tile: a row's result is the same bits at any T."""
+def k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, x_rows, out):
+    """out[t, r] and, for a pair (x_rows = 2), out[t + 1, r]: row r of W . rows t, t + 1 of x (quantized by
+    quantize_k_bytes), each unpacked weight load serving both. A product gets the same operations in the same
+    order alone and in a pair: a row's result is the same bits at any T. (Two rows of W per tile sharing each load
+    of x, at T = 1, ran 1.7-2.8x slower on Qwen's matrices from DRAM than one; four rows of x per tile were no
+    faster than pairs: bench/RESULTS.md, tenth session.)"""
     nb = qs.shape[1]
-    cols = xq.shape[2]
-    pair = weight_rows + x_rows > 2
-    r1, t1 = r + weight_rows - 1, t + x_rows - 1  # the second product's rows
-    zero = simd.zero_f32()
-    sum0 = sum1 = extra0 = extra1 = zero
+    lanes = xq.shape[2] // 16
+    pair = x_rows == 2
+    t1 = t + x_rows - 1  # the second product's row of x
+    sum0 = sum1 = extra0 = extra1 = simd.zero_f32()
     for b in range(nb):
-        offsets0 = k_offsets(code, d, dmin, scales, r, b)
-        offsets1 = k_offsets(code, d, dmin, scales, r1, b) if weight_rows > 1 else offsets0
-        factor0 = f16(d[r, b]) * xscale[t, b]
-        factor1 = f16(d[r1, b]) * xscale[t1, b]
+        offsets = k_offsets(code, d, dmin, scales, r, b)
+        factor0, factor1 = f16(d[r, b]) * xscale[t, b], f16(d[r, b]) * xscale[t1, b]
         int0 = int1 = simd.zero_i32()
         for h in range(2):
-            unpacked0 = k_unpacked(code, scales, qs, qh, r, b, h)
-            unpacked1 = k_unpacked(code, scales, qs, qh, r1, b, h) if weight_rows > 1 else unpacked0
-            if weight_rows > 1:
-                int0, int1 = k_half_dots(int0, int1, unpacked0, unpacked1, True, xq, t, 256 * b + 128 * h)
-            else:
-                int0, _ = k_half_dots(int0, int0, unpacked0, unpacked0, False, xq, t, 256 * b + 128 * h)
-                if pair:
-                    int1, _ = k_half_dots(int1, int1, unpacked0, unpacked0, False, xq, t1, 256 * b + 128 * h)
+            unpacked = k_unpacked(code, scales, qs, qh, r, b, h)
+            int0 = k_half_dots(int0, unpacked, xq, t, 256 * b + 128 * h)
+            if pair:
+                int1 = k_half_dots(int1, unpacked, xq, t1, 256 * b + 128 * h)
             if code == Q6_K or h == 1:
                 sum0 = simd.add_integers_times(sum0, int0, factor0)
                 int0 = simd.zero_i32()
                 if pair:
                     sum1 = simd.add_integers_times(sum1, int1, factor1)
                     int1 = simd.zero_i32()
-        extra0 = simd.add_multiple(extra0, offsets0, simd.load_f32(xextra, t * (cols // 16) + 16 * b))
+        extra0 = simd.add_multiple(extra0, offsets, simd.load_f32(xextra, t * lanes + 16 * b))
         if pair:
-            extra1 = simd.add_multiple(extra1, offsets1, simd.load_f32(xextra, t1 * (cols // 16) + 16 * b))
+            extra1 = simd.add_multiple(extra1, offsets, simd.load_f32(xextra, t1 * lanes + 16 * b))
     out[t, r] = simd.lane_sum(simd.add_f32(sum0, extra0))
     if pair:
-        out[t1, r1] = simd.lane_sum(simd.add_f32(sum1, extra1))
+        out[t1, r] = simd.lane_sum(simd.add_f32(sum1, extra1))
 
 
 @njit(**COMPILE)
@@ -1025,20 +1017,6 @@ def quantized_k_rows(code, x):
 
 
 @njit(parallel=True, fastmath=True, **COMPILE)
-def k_byte_dot_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
-    """out [1, rows] = x [1, cols] @ W.T for Q4_K and Q6_K, by byte dots (see above): two rows of W per tile, so
-    that each load of x serves both. (In one kernel with the few-rows loops below it ran 1.1x slower, hot.)"""
-    rows = qs.shape[0]
-    xq, xscale, xextra = quantized_k_rows(code, x)
-    for chunk in prange(n_chunks):
-        start, stop = chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks
-        for r in range(start, stop - 1, 2):
-            k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, 0, 2, 1, out)
-        if (stop - start) % 2:
-            k_byte_dot_tile(code, d, dmin, scales, qs, qh, stop - 1, xq, xscale, xextra, 0, 1, 1, out)
-
-
-@njit(parallel=True, fastmath=True, **COMPILE)
 def k_byte_dots_few_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
     """out [T, rows] = x [T, cols] @ W.T for a few T, Q4_K and Q6_K, by byte dots (see above): each weight
     row's loads are unpacked once per two rows of x."""
@@ -1048,9 +1026,9 @@ def k_byte_dots_few_kernel(code, d, dmin, scales, qs, qh, x, out, n_chunks):
     for chunk in prange(n_chunks):
         for r in range(chunk * rows // n_chunks, (chunk + 1) * rows // n_chunks):
             for t in range(0, pairs, 2):
-                k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, 1, 2, out)
+                k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, t, 2, out)
             if pairs < steps:
-                k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, pairs, 1, 1, out)
+                k_byte_dot_tile(code, d, dmin, scales, qs, qh, r, xq, xscale, xextra, pairs, 1, out)
 
 # --- drivers --------------------------------------------------------------------------------------
 
@@ -1128,10 +1106,7 @@ def matmul(x, w: QuantMatrix):
         if numba.get_num_threads() != THREADS:
             numba.set_num_threads(THREADS)
         if x.shape[0] <= byte_dot_steps(w):
-            if w.qtype not in (Q.Q4_K, Q.Q6_K):
-                kernel = byte_dot_kernel
-            else:
-                kernel = k_byte_dot_kernel if x.shape[0] == 1 else k_byte_dots_few_kernel
+            kernel = byte_dot_kernel if w.qtype not in (Q.Q4_K, Q.Q6_K) else k_byte_dots_few_kernel
         elif x.shape[0] <= int_dot_steps(w):
             kernel = int_dot_kernel
         else:
