@@ -29,6 +29,9 @@ from numba.extending import intrinsic  # noqa: E402
 
 
 LANES = 16  # floats in a simd.F32x16
+# Waking the kernels' other threads costs about as much as attending 4096 positions x query heads of 64 floats on
+# this one (~8 ns each, measured): one short sequence is attended on the calling thread, a long or batched step on all.
+THREADED_WORK = 4096 * 64
 store_f32 = simd.vector_storer(simd.F32x16)
 
 
@@ -70,24 +73,38 @@ def attend_kv_head(queries, keys, values, n_positions, out):
             store_f32(out, g * head_dim + i, simd.times(acc, np.float32(1.0) / total))
 
 
-@njit(parallel=True, fastmath=True, **kernels.COMPILE)
-def decode_attention_kernel(q, k_new, v_new, key_addresses, value_addresses, capacities, lengths, layer, n_layers, out):
-    """out [S, H, Dh] = attention of q [S, H, Dh] (one query per sequence, at position lengths[s]) over positions
-    0..lengths[s] of layer `layer` of sequence s's cache, after writing k_new / v_new [S, Hkv, Dh] there."""
-    n_sequences, n_heads, head_dim = q.shape
+@njit(fastmath=True, **kernels.COMPILE)
+def attend_job(job, q, k_new, v_new, key_addresses, value_addresses, capacities, lengths, layer, n_layers, out):
+    """Job (sequence s, kv head) of a decode step: k_new / v_new [S, Hkv, Dh] stored at position lengths[s] of
+    layer `layer` of sequence s's cache, and out [S, H, Dh] of that kv head's query heads = their attention
+    (q [S, H, Dh]) over positions 0..lengths[s]."""
+    n_heads, head_dim = q.shape[1], q.shape[2]
     n_kv_heads = k_new.shape[1]
     group = n_heads // n_kv_heads
+    s, kv_head = job // n_kv_heads, job % n_kv_heads
+    shape = (n_layers, n_kv_heads, capacities[s], head_dim)
+    keys = numba.carray(address_pointer(key_addresses[s]), shape, np.float32)[layer, kv_head]  # [C, Dh]
+    values = numba.carray(address_pointer(value_addresses[s]), shape, np.float32)[layer, kv_head]  # [C, Dh]
+    position = lengths[s]
+    keys[position] = k_new[s, kv_head]  # [Dh]
+    values[position] = v_new[s, kv_head]  # [Dh]
+    heads = slice(kv_head * group, (kv_head + 1) * group)
     scale = np.float32(1.0 / math.sqrt(head_dim))
-    for job in prange(n_sequences * n_kv_heads):
-        s, kv_head = job // n_kv_heads, job % n_kv_heads
-        shape = (n_layers, n_kv_heads, capacities[s], head_dim)
-        keys = numba.carray(address_pointer(key_addresses[s]), shape, np.float32)[layer, kv_head]  # [C, Dh]
-        values = numba.carray(address_pointer(value_addresses[s]), shape, np.float32)[layer, kv_head]  # [C, Dh]
-        position = lengths[s]
-        keys[position] = k_new[s, kv_head]  # [Dh]
-        values[position] = v_new[s, kv_head]  # [Dh]
-        heads = slice(kv_head * group, (kv_head + 1) * group)
-        attend_kv_head(q[s, heads] * scale, keys, values, position + 1, out[s, heads])  # [G, Dh]
+    attend_kv_head(q[s, heads] * scale, keys, values, position + 1, out[s, heads])  # [G, Dh]
+
+
+@njit(parallel=True, fastmath=True, **kernels.COMPILE)
+def decode_attention_threads(q, k_new, v_new, key_addresses, value_addresses, capacities, lengths, layer, n_layers, out):
+    """Every (sequence, kv head) job of the step (see attend_job), spread over the kernels' threads."""
+    for job in prange(q.shape[0] * k_new.shape[1]):
+        attend_job(job, q, k_new, v_new, key_addresses, value_addresses, capacities, lengths, layer, n_layers, out)
+
+
+@njit(fastmath=True, **kernels.COMPILE)
+def decode_attention_here(q, k_new, v_new, key_addresses, value_addresses, capacities, lengths, layer, n_layers, out):
+    """Every (sequence, kv head) job of the step (see attend_job), on the calling thread."""
+    for job in range(q.shape[0] * k_new.shape[1]):
+        attend_job(job, q, k_new, v_new, key_addresses, value_addresses, capacities, lengths, layer, n_layers, out)
 
 
 class DecodeCaches:
@@ -101,6 +118,7 @@ class DecodeCaches:
         self.capacities = np.array([cache.capacity for cache in caches], np.int64)  # [S]
         self.lengths = np.array([cache.length for cache in caches], np.int64)  # [S], the new tokens' positions
         self.n_layers = caches[0].keys.shape[0]
+        self.positions = int(self.lengths.sum()) + len(caches)  # attended by every query head
 
     @staticmethod
     def fits(segments: list[Segment]) -> bool:
@@ -115,7 +133,8 @@ class DecodeCaches:
         if numba.get_num_threads() != kernels.THREADS:
             numba.set_num_threads(kernels.THREADS)  # per calling thread, as in kernels.matmul
         out = np.empty(q.shape, np.float32)  # [S, H, Dh]
-        decode_attention_kernel(
+        threaded = self.positions * q.shape[1] * q.shape[2] >= THREADED_WORK
+        (decode_attention_threads if threaded else decode_attention_here)(
             np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v), self.key_addresses,
             self.value_addresses, self.capacities, self.lengths, layer, self.n_layers, out,
         )
@@ -126,6 +145,9 @@ def warm_up() -> float:
     """Compile the kernels (or load them from the disk cache), the quantized ones included; seconds taken."""
     started = time.perf_counter()
     kernels.warm_up()
-    cache = KVCache(1, 1, LANES, 2)
-    DecodeCaches([Segment(cache, 1)]).attend(0, *np.zeros((3, 1, 1, LANES), np.float32))  # q, k, v [1, 1, 16]
+    caches = DecodeCaches([Segment(KVCache(1, 1, LANES, 2), 1)])
+    q, k, v = np.zeros((3, 1, 1, LANES), np.float32)  # [1, 1, 16] each
+    for kernel in (decode_attention_threads, decode_attention_here):
+        out = np.empty(q.shape, np.float32)  # [1, 1, 16]
+        kernel(q, k, v, caches.key_addresses, caches.value_addresses, caches.capacities, caches.lengths, 0, 1, out)
     return time.perf_counter() - started

@@ -3,7 +3,8 @@ it stores the same keys and values and returns the same attention as the numpy p
 import numpy as np
 import pytest
 
-from inference.core.decode_attention import DecodeCaches
+from inference.core import decode_attention
+from inference.core.decode_attention import DecodeCaches, decode_attention_here, decode_attention_threads
 from inference.core.forward import cached_attention
 from inference.core.kv_cache import KVCache, Segment
 
@@ -51,3 +52,19 @@ def test_a_prompt_block_and_the_numpy_kernels_take_the_numpy_path(monkeypatch):
     assert not DecodeCaches.fits([Segment(cache, 1), Segment(cache, 5)])
     monkeypatch.setenv("KOTATSU_KERNELS", "numpy")
     assert not DecodeCaches.fits([Segment(cache, 1)])
+
+
+@pytest.mark.parametrize("kernel", [decode_attention_threads, decode_attention_here])
+def test_the_threaded_and_the_single_thread_kernels_attend_alike(kernel, monkeypatch):
+    rng = np.random.default_rng(7)
+    caches = [filled_cache(rng, 2, 256, length) for length in (3, 200)]
+    twins = [copied(cache) for cache in caches]
+    q = rng.standard_normal((2, 8, HEAD_DIM)).astype(np.float32)  # [S, H, Dh]
+    k, v = rng.standard_normal((2, 2, 2, HEAD_DIM)).astype(np.float32)  # [S, Hkv, Dh] each
+    chosen = []
+    monkeypatch.setattr(decode_attention, "decode_attention_threads", lambda *args: chosen.append(kernel) or kernel(*args))
+    monkeypatch.setattr(decode_attention, "decode_attention_here", lambda *args: chosen.append(kernel) or kernel(*args))
+    compiled = DecodeCaches([Segment(cache, 1) for cache in caches]).attend(1, q, k, v)  # [S, H*Dh]
+    reference = cached_attention([Segment(twin, 1) for twin in twins], 1, q, k, v)  # [S, H*Dh]
+    assert chosen == [kernel]
+    np.testing.assert_allclose(compiled, reference, rtol=2e-5, atol=2e-6)
