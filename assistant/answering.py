@@ -3,11 +3,13 @@ a time once each is checked (said once, its citations naming passages that were 
 the second of the video whose words support it best. What is streamed is what is stored and returned: the
 dashboard, `ask` and /v1, streamed or not, all read the answer by iterating a GroundedAnswer.
 
-A question without relevant passages is "not covered" by retrieval's decision. One with them is answered from
+A question without relevant passages is "not covered" by retrieval's decision, and so is one naming a thing no
+passage names (names_no_passage_says). One with them is answered from
 them, and refused when what the model says is not in them: it is told to refuse when the excerpts do not say the
 answer, and a sentence stating a fact (number, time, day, month, name) the sources do not say is dropped.
 """
 import dataclasses
+import difflib
 import functools
 import math
 import re
@@ -50,6 +52,9 @@ STOP_REPEATED_NGRAM = 8
 # model copies "Tuesday" from them rather than inventing a date (SmolLM2 on a quick set of 14 fact questions:
 # 10 facts stated without it, 11 with 1.5, 12 with 3.0, which also made it ramble on in copied sentences).
 COPY_BIAS = 1.5
+# How much more a word stating a checkable fact (a number, a weekday, a month, a name) counts than another one
+# when a citation's segment is chosen by the words it shares with the citing sentence (Evidence.support).
+FACT_WEIGHT = 2.0
 # A citation's link opens this many seconds before the cited sentence, so the listener hears it from its start.
 LEAD_IN_S = 3
 CITATION = re.compile(r"\s*\[(\d+)\]")
@@ -132,8 +137,10 @@ def link_at(url, second):
     return f"{url.split('#')[0]}#t={second}"
 
 
-def source_block(number, passage):
-    return f'[{number}] "{passage.video.title}" ({clock(passage.start_s)}-{clock(passage.end_s)}): {passage.text}'
+def source_block(number, passage, language="en"):
+    """The passage as the prompt gives it, for an answer in `language` (see glossed)."""
+    text = passage.text if question_language(passage.text) == language else glossed(passage.text, language)
+    return f'[{number}] "{passage.video.title}" ({clock(passage.start_s)}-{clock(passage.end_s)}): {text}'
 
 
 def clock(seconds):
@@ -176,10 +183,12 @@ class GroundedAnswer:
         self.model = answering_model(self.model_name)
         self.history = recent_history(list(history), self.model)
         room = self.model.context_length - max_tokens - self.model.count_chat_tokens(self.messages([]))
-        self.passages = fit_passages(
+        passages = fit_passages(
             question, retrieval.retrieve(question, filters), min(SOURCE_TOKENS, room),
-            lambda passage: self.model.count_tokens(source_block(0, passage)),
+            lambda passage: self.model.count_tokens(source_block(0, passage, self.language)),
         )
+        # Passages that never say a name the question says are about something else: none is given.
+        self.passages = [] if names_no_passage_says(question, passages) else passages
         self.stream = None
         self.notice = None
         if not self.passages:
@@ -198,7 +207,8 @@ class GroundedAnswer:
         self.ttft_s = None
 
     def messages(self, passages):
-        sources = "\n".join(source_block(number, passage) for number, passage in enumerate(passages, start=1))
+        sources = "\n".join(source_block(number, passage, self.language)
+                            for number, passage in enumerate(passages, start=1))
         system = f"{SYSTEM_PROMPT}\n\n{sources}" if passages else SYSTEM_PROMPT
         if self.language != "en":
             system += (f"\n\nAnswer in {LANGUAGE_NAMES[self.language]}, whatever the language of the excerpts. "
@@ -246,6 +256,26 @@ def warm_up():
     model = answering_model()
     messages = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\n"}, {"role": "user", "content": "Hello."}]
     "".join(model.stream_chat(messages, 1, grounded_sampling_params(), shared_system_prompt=SYSTEM_PROMPT))
+
+
+def names_no_passage_says(question, passages):
+    """The names (capitalized words in Latin letters, see Facts.names) the question says and no passage nor its
+    video's title does, in any spelling close to it: the passages are then about something else, however close
+    their words ("What is the guest Wi-Fi password?" retrieves "Your password must be at least 16 characters
+    long", and a model answers "The guest Wi-Fi password is 16 characters long"). Only checked when every passage
+    is in Latin script: a name may be transliterated from kana or kanji (佐藤 -> Sato)."""
+    if any(question_language(passage.text) != "en" for passage in passages):
+        return []
+    said = Facts(" ".join(f"{passage.video.title} {passage.text}" for passage in passages)).words
+    return sorted(name for name in Facts(question).names if not said_name(name.lower(), said))
+
+
+def said_name(name, words):
+    """Whether the name is among words, as said_word tells, or spelled closely (NAME_SPELLING) by one of them:
+    the asker types "Sarah" where whisper wrote "Sara". Short names (Wi, Fi, EU) must be said as they are."""
+    if said_word(name, words):
+        return True
+    return len(name) >= 4 and any(difflib.SequenceMatcher(None, name, word).ratio() >= NAME_SPELLING for word in words)
 
 
 def fit_passages(question, passages, budget_tokens, tokens_of):
@@ -327,15 +357,36 @@ AFTERNOON = ("p", "in the afternoon", "in the evening", "午後")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY = re.compile(rf"\b({'|'.join(WEEKDAYS)})\b|([月火水木金土日])曜", re.IGNORECASE)
 JAPANESE_WEEKDAYS = "月火水木金土日"
+# A weekday as glossed() reads it: "水曜日" whole, so that its gloss follows it.
+GLOSSED_WEEKDAY = re.compile(rf"\b({'|'.join(WEEKDAYS)})\b|([月火水木金土日])曜日?", re.IGNORECASE)
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
           "november", "december")
 # "May" only capitalized: "may" is also the verb.
 MONTH = re.compile(rf"\b((?i:{'|'.join(month for month in MONTHS if month != 'may')})|May)\b|(\d{{1,2}})\s*月(?!曜)")
+# A year given to a date or a thing: "2023年9月", "2023年の予算", "September 2023", "March 14, 2024", "14th of March
+# 2024" (see AnswerCheck.without_invented_years).
+DATE_YEAR = re.compile(
+    r"(?P<japanese>(?:19|20)\d{2})\s*年(?:\s*(?=\d{1,2}\s*月)|の\s*)"
+    rf"|\b(?P<date>(?:{'|'.join(month.title() for month in MONTHS)})(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?),?\s+"
+    r"(?:of\s+)?(?P<year>(?:19|20)\d{2})\b")
 # A capitalized word in Latin letters: a name when the sources never say it, in any case (see Facts.names). It may
 # stand right after kana or kanji ("バックアップはAWSに"). One with digits ("Q3") is left to the number check.
 LATIN_WORD = re.compile(r"[A-Za-zÀ-ɏ]+")
 CAPITALIZED = re.compile(r"(?<![A-Za-zÀ-ɏ0-9'’-])[A-Z][A-Za-zÀ-ɏ]*(?![A-Za-zÀ-ɏ'’-]*\d)")
 NOT_NAMES = {"i", "am", "pm"}
+# How close (difflib's ratio) a source's word must be to a name the question says to count as saying it:
+# "sara" for "sarah" is 0.89, "kengi" for "kenji" 0.8, "osaka" for "oslo" 0.44.
+NAME_SPELLING = 0.8
+# English words that state no fact of their own: a sentence's head that adds only these to the question's words
+# restates the question (see AnswerCheck.supported_head). Not scikit-learn's stop words: those count "fire",
+# "system", "move", "bill" and the number words as saying nothing.
+FUNCTION_WORDS = frozenset("""
+    a an the this that these those it its it's is are was were be been being am will would shall should can could
+    may might must do does did has have had of in on at to for from by with about into onto over under as and or
+    but so than then there here which who whom whose what when where why how not no i me my we our us you your
+    he him his she her they them their
+""".split())
+HIRAGANA = re.compile("[\u3040-\u309f]")
 
 
 def kanji_number(numeral):
@@ -370,6 +421,47 @@ def with_digits(text):
 
 def plain_number(value):
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def glossed(text, language):
+    """An excerpt's text for an answer in another language, with its facts written out for it: numbers in digits,
+    and each weekday and clock time followed by its form in the answer's language when that is English or
+    Japanese ("Saturday (土曜日)", "水曜日 (Wednesday)", "午後2時 (2 pm)"). A small model translating them gets
+    them wrong or leaves them out (Qwen 1.5B: "water Monday" for 水曜日, "2,000万" for 2 million, Saturday left out).
+    Months are not glossed: Qwen translates them, and the glosses drew its answer to "which city?" to a month. A
+    kanji 一 is left as it is: it is mostly part of a word (一緒, 統一)."""
+    if question_language(text) == "en":
+        text = with_digits(text)
+    else:
+        text = KANJI_NUMERAL.sub(lambda match: str(value) if (value := kanji_number(match.group(0))) not in (None, 1)
+                                 else match.group(0), unicodedata.normalize("NFKC", text))
+    if language not in ("en", "ja"):
+        return text
+
+    def weekday(match):
+        day = WEEKDAYS.index(match.group(1).lower()) if match.group(1) else JAPANESE_WEEKDAYS.index(match.group(2))
+        said = f"{JAPANESE_WEEKDAYS[day]}曜日" if language == "ja" else WEEKDAYS[day].title()
+        return f"{match.group(0)} ({said})"
+
+    def clock_time(match, hour, minute, afternoon):
+        if language == "ja":
+            said = f"{'午後' if afternoon else '午前'}{hour}時{f'{minute}分' if minute else ''}"
+        else:
+            # "am", not "a.m.": a period inside the gloss, copied into the answer, would end its sentence there.
+            said = f"{hour}{f':{minute:02d}' if minute else ''} {'pm' if afternoon else 'am'}"
+        return f"{match.group(0)} ({said})"
+
+    text = GLOSSED_WEEKDAY.sub(weekday, text)
+    if language == "ja":
+        # "at six o'clock" and "at night" do not say which half of the day: left as they are.
+        return ENGLISH_TIME.sub(
+            lambda match: match.group(0) if match.group(3).lower().startswith(("o", "at night")) else clock_time(
+                match, int(match.group(1)), int(match.group(2) or 0), match.group(3).lower().startswith(AFTERNOON)),
+            text)
+    return JAPANESE_TIME.sub(
+        lambda match: clock_time(match, int(match.group(2)), 30 if match.group(4) else int(match.group(3) or 0),
+                                 match.group(1) == "午後") if match.group(1) else match.group(0),
+        text)
 
 
 class Facts:
@@ -497,6 +589,9 @@ class AnswerCheck:
             return ""
         spacing = sentence[len(body):]
         if self.unsupported(plain):
+            body = self.without_invented_years(body)
+            plain = CITATION.sub("", body)
+        if self.unsupported(plain):
             body, cut = self.supported_head(body)
             self.dropped.append(cut)
             if not body:
@@ -509,11 +604,27 @@ class AnswerCheck:
     def unsupported(self, text):
         return Facts(text).unsupported(self.source_facts, names=self.check_names)
 
+    def without_invented_years(self, sentence):
+        """The sentence without the years the sources never say that it gives a date or a thing of
+        ("2023年9月に" -> "9月に", "September 1, 2023" -> "September 1", "2023年の予算" -> "予算"): a small model
+        dates what the talk says without a year, and the date itself is the talk's. Each year taken out is
+        recorded in dropped."""
+
+        def unless_said(match):
+            if float(match.group("japanese") or match.group("year")) in self.source_facts.numbers:
+                return match.group(0)
+            date = match.group("date") or ""
+            self.dropped.append(match.group(0)[len(date):].strip(" ,"))
+            return date
+
+        return DATE_YEAR.sub(unless_said, sentence)
+
     def supported_head(self, sentence):
         """(head, cut): the sentence cut before its first clause that states a fact the sources do not say, its
         citations and its end kept ("It takes place in Vienna, Austria [1]." -> "It takes place in Vienna [1].",
         "Austria"); ("", sentence) when its first clause states one: then the claim itself is unsupported, not a
-        detail added to it."""
+        detail added to it. So too when the head says nothing the question did not ("The data center in Osaka"
+        for "Which cloud provider hosts the backups of the Osaka data center?"): the claim was in the cut part."""
         plain = CITATION.sub("", sentence).rstrip()
         end = plain[len(plain.rstrip(SENTENCE_ENDS)):]
         head = ""
@@ -521,7 +632,7 @@ class AnswerCheck:
             if self.unsupported(plain[:boundary.start()]):
                 break
             head = plain[:boundary.start()]
-        if not head.strip():
+        if not head.strip() or not says_more_than(head, self.question):
             return "", sentence
         citations = "".join(f" [{number}]" for number in dict.fromkeys(CITATION.findall(sentence)))
         return f"{head}{citations}{end}", plain[len(head):len(plain) - len(end)].strip(CLAUSE_MARKS)
@@ -557,6 +668,15 @@ class AnswerCheck:
         return cite_sentence(body.rstrip(), self.evidence.owners[int(np.argmax(support))]) + trailing
 
 
+def says_more_than(text, question):
+    """Whether the text says a word the question does not, function words (FUNCTION_WORDS) aside, and in
+    Japanese a pair of characters without hiragana (particles and endings: "は", "です"; "ドに" in "クラウドに" for
+    "どのクラウドですか" says nothing new); a word counts as said in its plural form too."""
+    asked = set(retrieval.tokenize(question))
+    return any(not said_word(term, asked) and term not in FUNCTION_WORDS and not HIRAGANA.search(term)
+               for term in retrieval.tokenize(text))
+
+
 def is_short_refusal(sentence):
     """Whether the sentence is the reply the model is told to give when the excerpts do not say the answer."""
     said = sentence.strip().rstrip(SENTENCE_ENDS).strip().lower()
@@ -572,6 +692,14 @@ def cite_sentence(sentence, number):
     """The sentence with the citation before its final punctuation: "It is at 3 am [1]."."""
     head = sentence.rstrip(SENTENCE_ENDS)
     return f"{head} [{number}]{sentence[len(head):]}"
+
+
+def states_a_fact(term, names):
+    """Whether a BM25 term states what the answer check checks: a number other than 1, a weekday, a month, or
+    one of `names` (lower-cased)."""
+    if NUMBER.fullmatch(term):
+        return float(term) != 1
+    return term in WEEKDAYS or term in MONTHS or term in names
 
 
 class Evidence:
@@ -592,13 +720,16 @@ class Evidence:
 
     def support(self, claim, claim_vectors, among):
         """How well each segment of `among` (indices) supports a claim [len(among)]: the share of the claim's
-        distinctive words (those the question did not bring, weighted by how rare they are among the segments:
-        the fact, such as a time or a name) that the segment says, then the claim's and the question's meaning
-        as tie-breakers."""
+        distinctive words (those the question did not bring, function words aside, weighted by how rare they are
+        among the segments, and FACT_WEIGHT times more when they state a checkable fact: a number other than 1, a
+        weekday, a month, a name) that the segment says, then the claim's and the question's meaning as
+        tie-breakers. "The sales office in Lisbon opens on September 1st" is said by "We are opening a sales
+        office in Lisbon in September", not by "Registration opens on the 1st of August"."""
         among = list(among)
-        fact_terms = set(retrieval.tokenize(claim)) - set(retrieval.tokenize(self.question))
+        distinctive = set(retrieval.tokenize(claim)) - set(retrieval.tokenize(self.question)) - FUNCTION_WORDS
+        names = {name.lower() for name in Facts(claim).names}
         weights = {term: math.log(1 + len(self.segments) / (1 + sum(term in terms for terms in self.segment_terms)))
-                   for term in fact_terms}
+                   * (FACT_WEIGHT if states_a_fact(term, names) else 1.0) for term in distinctive}
         total = sum(weights.values()) or 1.0
         said = np.array([sum(weight for term, weight in weights.items() if term in self.segment_terms[index])
                          for index in among]) / total  # [A]
