@@ -2,6 +2,7 @@
 
     KOTATSU_THREADS=1 .venv/bin/python bench/decode_matrices.py [--model qwen2.5-coder-1.5b-instruct]
                                                                 [--layers 4] [--steps 1,2,8] [--rounds 5]
+                                                                [--against /tmp/old/inference/core/kernels.py]
 
 Loads --layers layers (and the head) of a catalog model or a .gguf path, then for each kind of matrix (qkv,
 attn_out, gate_up, down per quant type, head) times inference.core.kernels.matmul(x [T, cols], W) on the
@@ -13,9 +14,14 @@ median over layers. Prints per (matrix, T):
     GB/s      resident weight bytes / time
     read GB/s a plain compiled read of the same arrays (the sum of their uint64 words, one pass, same threads)
     share     GB/s / read GB/s: how close the kernel is to the memory's speed
+
+With --against (another version of inference/core/kernels.py, e.g. from `git show REV:inference/core/kernels.py`),
+that module's matmul is timed too, alternating with ours call by call on the same copies (a shared machine's
+bursts then cost both alike), and printed as "vs" = its time / ours (> 1: ours is faster).
 """
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -61,15 +67,19 @@ EVICT = np.ones(96 << 17, np.uint64)  # 96 MB, 3x the L3: read before each timed
 
 
 def best_times(calls, rounds):
-    """calls: one callable per layer copy; best of `rounds` per copy, the L3 cache evicted before each call."""
-    best = [float("inf")] * len(calls)
+    """calls: per layer copy, one callable or a tuple of them timed alternating; best of `rounds` per copy and
+    callable, the L3 cache evicted before each call; the median over copies (a tuple: one median per callable)."""
+    calls = [c if isinstance(c, tuple) else (c,) for c in calls]
+    best = np.full((len(calls), len(calls[0])), np.inf)  # [copies, callables]
     for _ in range(rounds):
-        for i, call in enumerate(calls):
-            read_words(EVICT, 4 * kernels.THREADS)
-            started = time.perf_counter()
-            call()
-            best[i] = min(best[i], time.perf_counter() - started)
-    return float(np.median(best))
+        for i, alternatives in enumerate(calls):
+            for k, call in enumerate(alternatives):
+                read_words(EVICT, 4 * kernels.THREADS)
+                started = time.perf_counter()
+                call()
+                best[i, k] = min(best[i, k], time.perf_counter() - started)
+    medians = np.median(best, axis=0)
+    return float(medians[0]) if medians.size == 1 else tuple(float(m) for m in medians)
 
 
 def model_path(name):
@@ -86,7 +96,14 @@ def main():
     parser.add_argument("--steps", default="1,2,8")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated matrix kinds (qkv, attn_out, gate_up, down, head)")
+    parser.add_argument("--against", help="another kernels.py to time alternating with ours")
     args = parser.parse_args()
+    other = None
+    if args.against:
+        spec = importlib.util.spec_from_file_location("kernels_against", args.against)
+        other = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(other)
+        other.warm_up()
     from inference.core.gguf_loader import load_stage, read_gguf
 
     stage = load_stage(read_gguf(model_path(args.model)), range(args.layers), False, True)
@@ -100,7 +117,8 @@ def main():
     only = set(filter(None, args.only.split(",")))
     kernels.warm_up()
     print(f"threads {kernels.THREADS}, load average {os.getloadavg()[0]:.2f}, best of {args.rounds}, median over copies")
-    print(f"{'matrix':>32} {'T':>3} {'ms':>8} {'GB/s':>6} {'read GB/s':>9} {'share':>6}")
+    print(f"{'matrix':>32} {'T':>3} {'ms':>8} {'GB/s':>6} {'read GB/s':>9} {'share':>6}"
+          + (f" {'their ms':>8} {'vs':>5}" if other else ""))
     rng = np.random.default_rng(0)
     for name, copies in kinds.items():
         if only and name.split()[0] not in only:
@@ -109,9 +127,16 @@ def main():
         read = best_times([lambda w=w: plain_read(w) for w in copies], args.rounds)
         for steps in (int(s) for s in args.steps.split(",")):
             x = rng.standard_normal((steps, copies[0].cols), dtype=np.float32)  # [T, cols]
-            took = best_times([lambda w=w: kernels.matmul(x, w) for w in copies], args.rounds)
+            if other is None:
+                took = best_times([lambda w=w: kernels.matmul(x, w) for w in copies], args.rounds)
+                versus = ""
+            else:
+                took, theirs = best_times(
+                    [(lambda w=w: kernels.matmul(x, w), lambda w=w: other.matmul(x, w)) for w in copies], args.rounds
+                )
+                versus = f" {theirs * 1e3:8.3f} {theirs / took:5.2f}"
             print(f"{name:>32} {steps:>3} {took * 1e3:8.3f} {nbytes / took / 1e9:6.1f} {nbytes / read / 1e9:9.1f}"
-                  f" {read / took:6.2f}")
+                  f" {read / took:6.2f}{versus}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
