@@ -102,6 +102,7 @@ def main():
     if args.against:
         spec = importlib.util.spec_from_file_location("kernels_against", args.against)
         other = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = other  # numba's disk cache imports a kernel's module by name when it loads it
         spec.loader.exec_module(other)
         other.warm_up()
     from inference.core.gguf_loader import load_stage, read_gguf
