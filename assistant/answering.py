@@ -754,8 +754,11 @@ class Evidence:
             # Of the sentences citing the passage, the one a segment of it says most nearly states the fact it is
             # cited for (a small model's follow-up sentences restate the question around a word of the passage).
             citing = [index for index, sentence in enumerate(sentences) if str(number) in CITATION.findall(sentence)]
-            said_by_passage = self.segment_vectors[own] @ sentence_vectors.T if plain else None  # [A, N]
-            claim = max(citing, key=lambda index: said_by_passage[:, index].max(), default=closest)
+            if citing:
+                said = (self.segment_vectors[own] @ sentence_vectors[citing].T).max(axis=0)  # [A, C] -> [C]
+                claim = citing[int(np.argmax(said))]
+            else:
+                claim = closest
             support = self.support(plain[claim] if plain else "", sentence_vectors[claim : claim + 1], own)
             best = self.segments[own[int(np.argmax(support))]]
             second = int(best["start"])

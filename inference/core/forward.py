@@ -5,9 +5,9 @@ token ids, any other stage takes hidden states; a stage holding the head returns
 other returns hidden states. Single-node inference is the stage that covers every layer.
 
 Rows of the activations may belong to several sequences (see kv_cache.Segment): the projections
-and MLP run as one matmul over all rows, only attention is done per sequence (a decode step's sequences in
-one compiled call: decode_attention). Everything stays
-float32: a float64 scalar in an expression would silently promote and slow every later matmul.
+and MLP run as one matmul over all rows, only attention is done per sequence (a decode step's sequences
+in one compiled call: decode_attention). Everything stays float32: a float64 scalar in an expression
+would silently promote and slow every later matmul.
 """
 
 from __future__ import annotations

@@ -1,19 +1,15 @@
 """A sentence whose first clause states what the sources say and a later clause a fact they do not ("It takes
 place in Vienna, Austria.") is cut before that clause, its citation and end kept; one whose first clause states
 an unsupported fact is dropped whole, since the claim itself is invented."""
-from ingest.retrieval import Passage
-
-from assistant.answering import NOT_COVERED_IN, AnswerCheck, checked_sentences
+from assistant.answering import NOT_COVERED_IN
+from tests.assistant.answer_checks import checked_against
 
 SOURCE = "The annual sales conference moves to October. It will take place in Vienna, at a hotel next to the station."
 QUESTION = "Where will the annual sales conference take place?"
 
 
 def checked(answer, question=QUESTION):
-    passage = Passage(video=None, start_s=0.0, end_s=12.0, score=0.5, fused_rank=0.1,
-                      segments=[{"start": 0.0, "end": 12.0, "text": SOURCE}])
-    check = AnswerCheck(question, [passage])
-    return "".join(checked_sentences([answer], check)), check.dropped
+    return checked_against(SOURCE, answer, question)
 
 
 def test_a_later_clause_with_a_place_the_sources_never_say_is_cut():

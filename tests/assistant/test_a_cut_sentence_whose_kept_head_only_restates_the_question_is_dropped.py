@@ -2,19 +2,15 @@
 did not: a head that only restates the question ("The data center in Osaka [1]." for "Which cloud provider hosts
 the backups of the Osaka data center?") is no answer, and the sentence is dropped whole. Function words and
 Japanese particles do not count as saying something."""
-from ingest.retrieval import Passage
-
-from assistant.answering import NOT_COVERED_IN, AnswerCheck, checked_sentences, says_more_than
+from assistant.answering import NOT_COVERED_IN, says_more_than
+from tests.assistant.answer_checks import checked_against
 
 SOURCE = ("Our biggest project is moving the build farm to the new data center in Osaka. "
           "The move starts on Saturday at six in the morning.")
 
 
 def checked(answer, question):
-    passage = Passage(video=None, start_s=0.0, end_s=12.0, score=0.5, fused_rank=0.1,
-                      segments=[{"start": 0.0, "end": 12.0, "text": SOURCE}])
-    check = AnswerCheck(question, [passage], language="ja" if "？" in question else "en")
-    return "".join(checked_sentences([answer], check)), check.dropped
+    return checked_against(SOURCE, answer, question)
 
 
 def test_a_head_restating_the_question_is_dropped_and_the_answer_refused():

@@ -2,19 +2,15 @@
 never say is taken out of the date or the thing it qualifies, the rest of the sentence kept, instead of the
 sentence being dropped for an unsupported number. A year the sources say stays; any other invented number still
 drops its sentence."""
-from ingest.retrieval import Passage
-
-from assistant.answering import NOT_COVERED_IN, AnswerCheck, checked_sentences
+from assistant.answering import NOT_COVERED_IN
+from tests.assistant.answer_checks import checked_against
 
 SOURCE = ("We are also opening a sales office in Lisbon in September. "
           "The marketing budget for next year is 2 million euros. The last conference was in March 2024.")
 
 
 def checked(answer, question):
-    passage = Passage(video=None, start_s=0.0, end_s=12.0, score=0.5, fused_rank=0.1,
-                      segments=[{"start": 0.0, "end": 12.0, "text": SOURCE}])
-    check = AnswerCheck(question, [passage], language="ja" if "？" in question else "en")
-    return "".join(checked_sentences([answer], check)), check.dropped
+    return checked_against(SOURCE, answer, question)
 
 
 def test_an_invented_year_is_taken_out_of_a_japanese_date():
