@@ -48,9 +48,9 @@ def address_pointer(typingctx, address):
 
 
 @njit(fastmath=True, **kernels.COMPILE)
-def attend_kv_head(queries, keys, values, n_positions, out):
-    """out [G, Dh] = softmax(queries [G, Dh] . keys[:n]) @ values[:n] for the G query heads of one kv head
-    (queries already scaled); keys, values [C, Dh], Dh a multiple of 16: every step is on 16-float vectors."""
+def attend_kv_head(queries, keys, values, n_positions, scale, out):
+    """out [G, Dh] = softmax(scale * queries [G, Dh] . keys[:n]) @ values[:n] for the G query heads of one kv head;
+    keys, values [C, Dh], Dh a multiple of 16: every step is on 16-float vectors."""
     group, head_dim = queries.shape
     scores = np.empty((group, n_positions), np.float32)  # [G, t]
     for p in range(n_positions):  # each key row is read once for the G query heads that share it
@@ -58,7 +58,7 @@ def attend_kv_head(queries, keys, values, n_positions, out):
             acc = simd.zero_f32()
             for i in range(0, head_dim, LANES):
                 acc = simd.add_multiple(acc, simd.load_f32(queries, g * head_dim + i), simd.load_f32(keys, p * head_dim + i))
-            scores[g, p] = simd.lane_sum(acc)
+            scores[g, p] = simd.lane_sum(acc) * scale
     for g in range(group):
         largest = scores[g].max()
         total = np.float32(0.0)
@@ -90,7 +90,7 @@ def attend_job(job, q, k_new, v_new, key_addresses, value_addresses, capacities,
     values[position] = v_new[s, kv_head]  # [Dh]
     heads = slice(kv_head * group, (kv_head + 1) * group)
     scale = np.float32(1.0 / math.sqrt(head_dim))
-    attend_kv_head(q[s, heads] * scale, keys, values, position + 1, out[s, heads])  # [G, Dh]
+    attend_kv_head(q[s, heads], keys, values, position + 1, scale, out[s, heads])  # [G, Dh]
 
 
 @njit(parallel=True, fastmath=True, **kernels.COMPILE)

@@ -171,22 +171,6 @@ def load_i8_half(typingctx, array, at):
     return I8x64(array, types.intp), codegen
 
 
-@intrinsic
-def load_i8_shifted_twice(typingctx, array, at, first_shift, second_shift):
-    """32 bytes from array's flat byte `at`, shifted right by first_shift in lanes 0..31 and by second_shift in
-    32..63 (Q6_K's high bits: one qh byte holds two bits of four weights)."""
-    contiguous(array)
-
-    def codegen(context, builder, signature, args):
-        bytes32 = ir.VectorType(I8, 32)
-        half = builder.load(element_pointer(context, builder, signature.args[0], args[0], args[1], bytes32), align=1)
-        first = builder.lshr(half, splat(builder, builder.trunc(args[2], I8), bytes32))
-        second = builder.lshr(half, splat(builder, builder.trunc(args[3], I8), bytes32))
-        return builder.shuffle_vector(first, second, ir.Constant(ir.VectorType(I32, 64), list(range(64))))
-
-    return I8x64(array, types.intp, types.int64, types.int64), codegen
-
-
 # --- int16 lane arithmetic (the scalar is truncated to int16) ------------------------------------------
 
 
